@@ -1,0 +1,29 @@
+# numpy-nn: every command sets itself up (a .venv beside this file) before it runs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# The data folder the tests and the demo use when it exists (a checkout beside ../shared).
+SHARED_DATA := $(abspath ../shared/data/mnist-20k)
+export NUMPY_NN_TEST_DATA ?= $(SHARED_DATA)
+
+.PHONY: install test parity-thorough parity-report demo bench bench-quick clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[tf,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make test: the whole suite (unit, finite differences, TensorFlow parity, CLI, data) under the ci profile
+test: $(STAMP)
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q parity_tests
+
+## make parity-thorough: the parity properties with >= 500 examples each
+parity-thorough: $(STAMP)
+	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest -q parity_tests -m "not slow"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

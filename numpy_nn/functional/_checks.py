@@ -1,0 +1,109 @@
+"""Argument checks shared by the functional ops.
+
+Bad input must fail early with a message naming the argument, what was expected and what arrived,
+never deep inside a reshape with an IndexError or, worse, silently.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import get_array_module
+
+
+def _is_array(x):
+    return isinstance(x, np.ndarray) or type(x).__module__.split(".")[0] == "cupy"
+
+
+def check_float(x, name, op):
+    """Require a floating-point array (float32 or float64 in practice)."""
+    if not _is_array(x):
+        raise TypeError(f"{op}: {name} must be an array, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: {name} must be a floating-point array (float32 or float64), got dtype {x.dtype}")
+    return x
+
+
+def check_ndim(x, ndim, name, op, layout):
+    """Require ``x.ndim == ndim``; ``layout`` names the axes, e.g. ``"(batch, height, width, channels)"``."""
+    if x.ndim != ndim:
+        raise ValueError(f"{op}: {name} must be {ndim}-D {layout}, got shape {tuple(x.shape)}")
+    return x
+
+
+def check_same_dtype(a, b, name_a, name_b, op):
+    """Refuse mixed precision: float64 must stay float64 and float32 must not be upcast silently."""
+    if b is not None and a.dtype != b.dtype:
+        raise TypeError(f"{op}: {name_b} has dtype {b.dtype} but {name_a} has dtype {a.dtype}; cast one of them")
+
+
+def pair(value, name, op):
+    """Accept an int or a pair of positive ints (as Keras does for kernel_size, strides, pool_size)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (int(value), int(value))
+    try:
+        a, b = value
+        a, b = int(a), int(b)
+        ok = a == value[0] and b == value[1]
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or a < 1 or b < 1:
+        raise ValueError(f"{op}: {name} must be a positive int or a pair of positive ints, got {value!r}")
+    return a, b
+
+
+def check_padding(padding, op):
+    if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+        raise ValueError(f"{op}: padding must be 'valid' or 'same', got {padding!r}")
+    return padding.lower()
+
+
+def check_axis(x, axis, op):
+    if not isinstance(axis, (int, np.integer)) or not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{op}: axis must be an int in [{-x.ndim}, {x.ndim - 1}] for input of shape {tuple(x.shape)}, got {axis!r}")
+    return int(axis)
+
+
+def check_dout(dout, out_shape, out_dtype, op):
+    """The upstream gradient must have the forward output's shape and dtype."""
+    check_float(dout, "dout", op)
+    if tuple(dout.shape) != tuple(out_shape):
+        raise ValueError(f"{op}: dout must have the forward output's shape {tuple(out_shape)}, got {tuple(dout.shape)}")
+    if dout.dtype != out_dtype:
+        raise TypeError(f"{op}: dout has dtype {dout.dtype} but the forward output has dtype {out_dtype}")
+    return dout
+
+
+def check_labels(labels, logits, op):
+    """Validate labels against (N, C) scores and say which kind they are.
+
+    Returns ``"sparse"`` for integer class ids of shape (N,) in [0, C), or ``"dense"`` for rows of
+    shape (N, C) (one-hot or probabilities: non-negative, each summing to 1).
+    """
+    xp = get_array_module(logits)
+    if not _is_array(labels):
+        raise TypeError(f"{op}: labels must be an array, got {type(labels).__name__}")
+    n, c = logits.shape
+    if labels.ndim == 1:
+        if labels.dtype.kind not in "iu":
+            raise TypeError(f"{op}: sparse labels (shape (N,)) must be integer class ids, got dtype {labels.dtype}")
+        if labels.shape[0] != n:
+            raise ValueError(f"{op}: labels must have length {n} (the batch size of the scores), got shape {tuple(labels.shape)}")
+        if n and (int(labels.min()) < 0 or int(labels.max()) >= c):
+            bad = labels[(labels < 0) | (labels >= c)][0]
+            raise ValueError(f"{op}: labels must be class ids in [0, {c - 1}], got {int(bad)}")
+        return "sparse"
+    if labels.ndim == 2:
+        if tuple(labels.shape) != (n, c):
+            raise ValueError(f"{op}: one-hot/probability labels must have shape {(n, c)}, got {tuple(labels.shape)}")
+        if labels.dtype.kind not in "fiub":
+            raise TypeError(f"{op}: labels must be numeric, got dtype {labels.dtype}")
+        if n and (bool((labels < 0).any()) or not bool(xp.allclose(labels.sum(axis=1), 1.0, atol=1e-3))):
+            raise ValueError(f"{op}: label rows of shape (N, C) must be non-negative and sum to 1 (one-hot or probabilities)")
+        return "dense"
+    raise ValueError(f"{op}: labels must be class ids of shape ({n},) or rows of shape ({n}, {c}), got shape {tuple(labels.shape)}")
+
+
+def check_reduction(reduction, op):
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction

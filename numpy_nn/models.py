@@ -1,0 +1,241 @@
+"""``Sequential``: a list of layers with Keras's training API (compile / fit / evaluate / predict).
+
+The training step is the whole of backprop in five lines (see :meth:`Sequential.train_on_batch`):
+forward through the layers, the loss and its gradient, backward through the layers in reverse,
+and one optimizer update of every (gradient, parameter) pair.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from . import losses as losses_module
+from . import optimizers as optimizers_module
+from .batching import batch_indices
+from .functional._checks import check_float
+from .layers import Layer
+from .progress import ProgressBar
+
+
+class History:
+    """What ``fit`` returns, as in Keras: ``history.history["loss"]`` is one value per epoch."""
+
+    def __init__(self):
+        self.epoch, self.history = [], {}
+
+    def append(self, epoch, **logs):
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+
+class Sequential:
+    """A linear stack of layers. Weights are built on the first forward (or by :meth:`build`) from
+    one ``numpy.random.Generator`` seeded with ``seed``, so a seed fixes the whole starting point."""
+
+    def __init__(self, layers=None, seed=None, input_shape=None, name="sequential"):
+        self.layers, self.name, self.seed = [], name, seed
+        self._rng = np.random.default_rng(seed)
+        self.optimizer = self.loss = None
+        self.metrics = []
+        for layer in layers or []:
+            self.add(layer)
+        if input_shape is not None:
+            self.build(input_shape)
+
+    # --- structure ---------------------------------------------------------------------------
+    def add(self, layer):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add: expected a numpy_nn layer, got {type(layer).__name__}")
+        self.layers.append(layer)
+
+    @property
+    def built(self):
+        return bool(self.layers) and all(layer.built for layer in self.layers)
+
+    def build(self, input_shape, dtype=np.float32):
+        """Build every layer for inputs of shape ``(batch,) + input_shape`` (batch axis excluded)."""
+        if not self.layers:
+            raise ValueError("Sequential.build: the model has no layers")
+        shape = tuple(int(d) for d in input_shape)
+        for layer in self.layers:
+            if not layer.built:
+                layer.build(shape, dtype, rng=self._rng if layer.seed is None else None)
+            shape = layer.output_shape
+        return self
+
+    @property
+    def input_shape(self):
+        return self.layers[0].input_shape if self.built else None
+
+    def count_params(self):
+        return sum(layer.count_params() for layer in self.layers)
+
+    # --- forward / backward ------------------------------------------------------------------
+    def _check_input(self, x, op):
+        check_float(x, "x", f"Sequential.{op}")
+        if x.ndim < 2 or x.shape[0] == 0:
+            raise ValueError(f"Sequential.{op}: x must be a non-empty batch (N, ...), got shape {tuple(x.shape)}")
+        if self.built and tuple(x.shape[1:]) != self.input_shape:
+            expected = ", ".join(map(str, self.input_shape))
+            raise ValueError(f"Sequential.{op}: the first layer '{self.layers[0].name}' expects input of shape "
+                             f"(batch, {expected}), got {tuple(x.shape)}")
+
+    def forward(self, x, training=False):
+        """Run every layer in order; with ``training=True`` dropout is active."""
+        if not self.layers:
+            raise ValueError("Sequential.forward: the model has no layers")
+        if not self.built:
+            check_float(x, "x", "Sequential.forward")
+            self.build(x.shape[1:], x.dtype)
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    __call__ = forward
+
+    def backward(self, dout, from_preactivation=False):
+        """Backprop ``dout`` = dL/d(output) through the layers in reverse; fills each ``layer.grads``.
+
+        With ``from_preactivation=True``, ``dout`` is the gradient at the last layer's activation
+        input (the logits of a final softmax). Returns dL/dx.
+        """
+        layers = self.layers
+        if from_preactivation:
+            dout = layers[-1].backward_from_preactivation(dout)
+            layers = layers[:-1]
+        for layer in reversed(layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def trainable_pairs(self):
+        """``[(grad, param), ...]`` for every parameter, the input of ``optimizer.apply_gradients``."""
+        return [(layer.grads[k], p) for layer in self.layers for k, p in layer.params.items()]
+
+    # --- weights -----------------------------------------------------------------------------
+    def get_weights(self):
+        """Copies of all parameters in Keras's order: layer by layer, kernel then bias."""
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights):
+        """Assign weights in Keras's order. Everything is checked before anything is assigned."""
+        if not self.built:
+            raise ValueError("Sequential.set_weights: build the model first (model.build(input_shape) or one forward)")
+        params = [(layer.name, k, p) for layer in self.layers for k, p in layer.params.items()]
+        weights = list(weights)
+        if len(weights) != len(params):
+            raise ValueError(f"Sequential.set_weights: expected {len(params)} arrays, got {len(weights)}")
+        for (lname, k, p), w in zip(params, weights):
+            w = np.asarray(w)
+            if w.shape != p.shape:
+                raise ValueError(f"Sequential.set_weights: {lname}/{k} must have shape {p.shape}, got {w.shape}")
+            if w.dtype.kind not in "fiu":
+                raise TypeError(f"Sequential.set_weights: {lname}/{k} must be numeric, got dtype {w.dtype}")
+        for (_, _, p), w in zip(params, weights):
+            p[...] = w  # in place: optimizer state stays attached to the same arrays
+
+    # --- summary -----------------------------------------------------------------------------
+    def summary(self, print_fn=print):
+        """Print (and return) a Keras-like table of layers, output shapes and parameter counts."""
+        if not self.built:
+            raise ValueError("Sequential.summary: the model is not built yet; call build(input_shape) or run one batch")
+        rule, width = "_" * 65, (29, 26, 10)
+        rows = [f'Model: "{self.name}"', rule,
+                f"{'Layer (type)':<{width[0]}}{'Output Shape':<{width[1]}}{'Param #':>{width[2]}}", "=" * 65]
+        for k, layer in enumerate(self.layers):
+            shape = "(None, " + ", ".join(map(str, layer.output_shape)) + ")"
+            label = f"{layer.name} ({type(layer).__name__})"
+            rows.append(f"{label:<{width[0]}}{shape:<{width[1]}}{layer.count_params():>{width[2]},}")
+            rows.append(rule if k < len(self.layers) - 1 else "=" * 65)
+        total = self.count_params()
+        rows += [f"Total params: {total:,}", f"Trainable params: {total:,}", "Non-trainable params: 0", rule]
+        text = "\n".join(rows)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    # --- training ----------------------------------------------------------------------------
+    def compile(self, optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=None):
+        """Choose the optimizer and loss (Keras names or objects); ``metrics=["accuracy"]`` is supported."""
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = losses_module.get(loss)
+        metrics = list(metrics or [])
+        unknown = [m for m in metrics if m not in ("accuracy", "acc")]
+        if unknown:
+            raise ValueError(f"Sequential.compile: unsupported metrics {unknown}; only 'accuracy' is available")
+        self.metrics = ["accuracy"] if metrics else []
+
+    def _require_compiled(self, op):
+        if self.loss is None:
+            raise RuntimeError(f"Sequential.{op}: call compile(optimizer, loss) first")
+
+    def _fused_softmax(self):
+        """Keras (TensorFlow backend) computes a from_logits=False loss on a final softmax from the
+        softmax's *input*, without clipping; we do the same, for stability and for parity."""
+        return not self.loss.from_logits and getattr(self.layers[-1], "outputs_softmax", False)
+
+    def _loss_forward(self, y, out):
+        if self._fused_softmax():
+            return self.loss.forward(y, self.layers[-1].preactivation, from_logits=True)
+        return self.loss.forward(y, out)
+
+    def _check_labels(self, x, y, op):
+        if not hasattr(y, "shape") or len(y) != len(x):
+            got = len(y) if hasattr(y, "__len__") else type(y).__name__
+            raise ValueError(f"Sequential.{op}: y must have one label per example ({len(x)}), got {got}")
+
+    def train_on_batch(self, x, y):
+        """One step of gradient descent on a batch; returns ``(loss, accuracy)`` on that batch."""
+        self._require_compiled("train_on_batch")
+        self._check_input(x, "train_on_batch")
+        self._check_labels(x, y, "train_on_batch")
+        out = self.forward(x, training=True)                            # 1. forward
+        loss = float(self._loss_forward(y, out))                        # 2. loss
+        self.backward(self.loss.backward(), self._fused_softmax())      # 3. backward
+        self.optimizer.apply_gradients(self.trainable_pairs())          # 4. update
+        return loss, self.loss.accuracy(y, out)
+
+    def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, seed=None, verbose=1, validation_data=None):
+        """Train for ``epochs`` passes over ``(x, y)`` in mini-batches (order from
+        :func:`numpy_nn.batching.batch_indices`, seeded by ``seed``). Returns a :class:`History`
+        with the mean training loss and accuracy of each epoch (and ``val_*`` with validation data)."""
+        self._require_compiled("fit")
+        self._check_input(x, "fit")
+        self._check_labels(x, y, "fit")
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"Sequential.fit: epochs must be a non-negative integer, got {epochs!r}")
+        rng, history = np.random.default_rng(seed), History()
+        for epoch in range(epochs):
+            batches = batch_indices(len(x), batch_size, shuffle, rng)
+            bar = ProgressBar(len(batches), f"Epoch {epoch + 1}/{epochs}", enabled=bool(verbose))
+            total_loss = total_correct = seen = 0.0
+            for step, idx in enumerate(batches, 1):
+                loss, acc = self.train_on_batch(x[idx], y[idx])
+                total_loss, total_correct, seen = total_loss + loss * len(idx), total_correct + acc * len(idx), seen + len(idx)
+                bar.update(step, samples=int(seen), loss=total_loss / seen, accuracy=total_correct / seen)
+            logs = {"loss": total_loss / seen, "accuracy": total_correct / seen}
+            if validation_data is not None:
+                val_loss, val_acc = self.evaluate(*validation_data, batch_size=batch_size)
+                logs.update(val_loss=val_loss, val_accuracy=val_acc)
+                bar.metrics.update(val_loss=val_loss, val_accuracy=val_acc)
+            bar.close()
+            history.append(epoch, **logs)
+        return history
+
+    def evaluate(self, x, y, batch_size=32, verbose=0):
+        """Mean loss and accuracy over ``(x, y)``, in inference mode: ``[loss, accuracy]``."""
+        self._require_compiled("evaluate")
+        self._check_input(x, "evaluate")
+        self._check_labels(x, y, "evaluate")
+        total_loss = total_correct = 0.0
+        for idx in batch_indices(len(x), batch_size, shuffle=False):
+            out = self.forward(x[idx])
+            total_loss += float(self._loss_forward(y[idx], out)) * len(idx)
+            total_correct += self.loss.accuracy(y[idx], out) * len(idx)
+        return [total_loss / len(x), total_correct / len(x)]
+
+    def predict(self, x, batch_size=32, verbose=0):
+        """The model's outputs for ``x`` in inference mode, computed batch by batch."""
+        self._check_input(x, "predict")
+        return np.concatenate([self.forward(x[idx]) for idx in batch_indices(len(x), batch_size, shuffle=False)])
