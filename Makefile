@@ -25,5 +25,20 @@ test: $(STAMP)
 parity-thorough: $(STAMP)
 	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest -q parity_tests -m "not slow"
 
+## make parity-report: the op-by-op parity table (op, dtype, examples, max errors, tolerance, pass/fail)
+parity-report: $(STAMP)
+	$(BIN)/python -m parity_tests.report
+
+## make demo: the main job, every tutorial model in NumPy and TensorFlow side by side, figures in out/demo
+demo: $(STAMP)
+	$(BIN)/numpy-nn train --model all --backend both --out out/demo
+
+## make bench: NumPy vs TensorFlow timings (JSON, markdown table, plots) in bench-out/
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks --out bench-out
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks --quick --out bench-out/quick
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
