@@ -28,7 +28,6 @@ import struct
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 import zipfile
 import zlib
@@ -367,6 +366,8 @@ def _load_folder(folder):
     if not folder.is_dir():
         if folder.is_file() and folder.suffix == ".npz":
             return _load_npz(folder)
+        if folder.exists():
+            raise _error(folder, "not a folder (expected a MNIST folder or an .npz file)")
         raise _error(folder, "missing: no such folder")
     layout, found = _folder_layout(folder)
     if layout == "idx":

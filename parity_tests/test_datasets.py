@@ -207,7 +207,8 @@ DAMAGE = {
     "text": (lambda t: b"train-images, but as a CSV\n1,2,3\n", ["not an IDX file", "74 72"]),
     "empty": (lambda t: b"", ["not an IDX file", "only 0 bytes"]),
     "wrong magic": (lambda t: b"\x00\x01" + _idx_bytes(t)[2:], ["wrong magic", "00 01 08 03"]),
-    "unknown type code": (lambda t: b"\x00\x00\x07" + _idx_bytes(t)[3:], ["unknown type code 0x07"]),
+    "unknown type code": (lambda t: b"\x00\x00\x07" + _idx_bytes(t)[3:],
+                          ["unknown type code 0x07"]),
     "zero dimensions": (lambda t: b"\x00\x00\x08\x00", ["0 dimensions"]),
 }
 
@@ -405,7 +406,8 @@ def test_a_damaged_cache_is_skipped_not_trusted(tmp_path, capsys):
 def test_verbose_load_prints_one_line_naming_the_source_and_counts(tmp_path, capsys):
     write_fake_folder(tmp_path / "d", fake_mnist())
     load_mnist(tmp_path / "d")
-    assert capsys.readouterr().err == f"MNIST: {tmp_path / 'd'} (data_dir): 12 train / 7 test images\n"
+    expected = f"MNIST: {tmp_path / 'd'} (data_dir): 12 train / 7 test images\n"
+    assert capsys.readouterr().err == expected
     load_mnist(tmp_path / "d", verbose=False)
     assert capsys.readouterr().err == ""
 
@@ -441,7 +443,7 @@ def server():
     httpd.daemon_threads = True
     httpd.routes, httpd.hits = {}, []
     httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield httpd
     httpd.shutdown()
@@ -565,7 +567,8 @@ def test_make_sample_reproduces_the_bundled_sample(real_dir, tmp_path):
 def test_make_sample_runs_as_a_module_and_draws_exact_class_shares(tmp_path):
     arrays = fake_mnist(n_train=200, n_test=100)
     write_fake_folder(tmp_path / "src", arrays)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    pythonpath = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PYTHONPATH=pythonpath)
     done = subprocess.run(
         [sys.executable, "-m", "numpy_nn.datasets", "make-sample", str(tmp_path / "src"),
          str(tmp_path / "out.npz"), "--n-train", "50", "--n-test", "20"],
