@@ -80,10 +80,8 @@ class Layer:
         if not self.built:
             self.build(x.shape[1:], x.dtype)
         elif tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}': expected input of shape (batch, {', '.join(map(str, self.input_shape))})"
-                f"{',' if len(self.input_shape) == 1 else ''} got {tuple(x.shape)}"
-            )
+            expected = ", ".join(map(str, self.input_shape))
+            raise ValueError(f"{type(self).__name__} '{self.name}': expected input of shape (batch, {expected}), got {tuple(x.shape)}")
         elif x.dtype != self.dtype:
             raise TypeError(f"{type(self).__name__} '{self.name}': built for {self.dtype} inputs, got {x.dtype}")
         return self._forward(x, training)

@@ -98,7 +98,7 @@ def check_labels(labels, logits, op):
         if labels.dtype.kind not in "fiub":
             raise TypeError(f"{op}: labels must be numeric, got dtype {labels.dtype}")
         if n and (bool((labels < 0).any()) or not bool(xp.allclose(labels.sum(axis=1), 1.0, atol=1e-3))):
-            raise ValueError(f"{op}: label rows of shape (N, C) must be non-negative and sum to 1 (one-hot or probabilities)")
+            raise ValueError(f"{op}: labels of shape (N, C) must be non-negative rows that sum to 1 (one-hot or probabilities)")
         return "dense"
     raise ValueError(f"{op}: labels must be class ids of shape ({n},) or rows of shape ({n}, {c}), got shape {tuple(labels.shape)}")
 
