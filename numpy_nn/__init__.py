@@ -11,8 +11,9 @@ part of the project (the TensorFlow parity suite, the MNIST job, the benchmarks)
 """
 from . import functional, gradcheck, initializers, layers, losses, optimizers
 from .backend import get_array_module
-from .models import History, Sequential
+from .checkpoint import CheckpointError, load_model
+from .models import History, Sequential, TrainingDiverged
 
 __version__ = "0.1.0"
-__all__ = ["Sequential", "History", "functional", "layers", "losses", "optimizers", "initializers",
+__all__ = ["Sequential", "History", "TrainingDiverged", "load_model", "CheckpointError", "functional", "layers", "losses", "optimizers", "initializers",
            "gradcheck", "get_array_module", "__version__"]

@@ -24,3 +24,15 @@ def batch_indices(n, batch_size, shuffle=True, rng=None):
     else:
         order = np.arange(n)
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def epoch_batch_indices(n, batch_size, seed, epoch, shuffle=True):
+    """The mini-batches of epoch ``epoch`` (0-based) of a run seeded with ``seed``.
+
+    Each epoch's order comes from its own generator, ``default_rng([seed, epoch])``, so any epoch's
+    batches can be recomputed on their own: a run resumed at epoch k sees exactly the batches an
+    uninterrupted run would have seen.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return batch_indices(n, batch_size, shuffle, np.random.default_rng([int(seed), int(epoch)]))

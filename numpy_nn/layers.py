@@ -95,6 +95,10 @@ class Layer:
     def get_weights(self):
         return [p.copy() for p in self.params.values()]
 
+    def get_config(self):
+        """The constructor arguments (JSON-serialisable) that rebuild this layer, as in Keras."""
+        return {"name": self.name}
+
     def __repr__(self):
         return f"{type(self).__name__}(name={self.name!r})"
 
@@ -151,6 +155,9 @@ class Dense(_WithActivation):
     def compute_output_shape(self, input_shape):
         return (self.units,)
 
+    def get_config(self):
+        return {"units": self.units, "activation": self.activation, "use_bias": self.use_bias, "name": self.name}
+
     def _forward(self, x, training):
         z, self._cache = F.dense_forward(x, self.params["kernel"], self.params.get("bias"))
         return self._activate(z)
@@ -190,6 +197,10 @@ class Conv2D(_WithActivation):
         (oh, ow), _ = F.conv.output_geometry(input_shape[:2], self.kernel_size, self.strides, self.padding, f"Conv2D '{self.name}'")
         return (oh, ow, self.filters)
 
+    def get_config(self):
+        return {"filters": self.filters, "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding, "activation": self.activation, "use_bias": self.use_bias, "name": self.name}
+
     def _forward(self, x, training):
         z, self._cache = F.conv2d_forward(x, self.params["kernel"], self.params.get("bias"), self.strides, self.padding)
         return self._activate(z)
@@ -216,6 +227,9 @@ class MaxPooling2D(Layer):
         (oh, ow), _ = F.conv.output_geometry(input_shape[:2], self.pool_size, self.strides, self.padding,
                                              f"MaxPooling2D '{self.name}'", what="pool_size")
         return (oh, ow, input_shape[2])
+
+    def get_config(self):
+        return {"pool_size": list(self.pool_size), "strides": list(self.strides), "padding": self.padding, "name": self.name}
 
     def _forward(self, x, training):
         y, self._cache = F.maxpool2d_forward(x, self.pool_size, self.strides, self.padding)
@@ -250,7 +264,12 @@ class Dropout(Layer):
         self.mask = None  # set this to inject the next keep-mask (tests, cross-framework runs)
 
     def _build(self, rng):
-        self.rng = rng
+        # A generator of its own, seeded from the model's: masks are reproducible from the model's
+        # seed, and the layer's generator state can be saved and restored with a checkpoint.
+        self.rng = np.random.default_rng(int(rng.integers(2**63)))
+
+    def get_config(self):
+        return {"rate": self.rate, "name": self.name}
 
     def _forward(self, x, training):
         mask, self.mask = self.mask, None

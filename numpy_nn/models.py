@@ -12,10 +12,20 @@ import numpy as np
 
 from . import losses as losses_module
 from . import optimizers as optimizers_module
-from .batching import batch_indices
+from .batching import batch_indices, epoch_batch_indices
 from .functional._checks import check_float
 from .layers import Layer
 from .progress import ProgressBar
+
+
+class TrainingDiverged(RuntimeError):
+    """Training produced a NaN or infinite loss or gradient. The update of that step was not applied,
+    so the model keeps the last good weights. ``epoch`` and ``step`` are 1-based (None outside fit)."""
+
+    def __init__(self, reason, layer=None, epoch=None, step=None):
+        self.reason, self.layer, self.epoch, self.step = reason, layer, epoch, step
+        where = f"epoch {epoch}, step {step}: " if epoch is not None else ""
+        super().__init__(f"training diverged at {where}{reason}; the weights are those before this step")
 
 
 class History:
@@ -135,6 +145,20 @@ class Sequential:
         for (_, _, p), w in zip(params, weights):
             p[...] = w  # in place: optimizer state stays attached to the same arrays
 
+    def save(self, path, include_optimizer=True, training_state=None):
+        """Save architecture, weights and optimizer state to ``path`` (.npz), atomically.
+        See :mod:`numpy_nn.checkpoint`; reload with ``numpy_nn.load_model(path)``."""
+        from .checkpoint import save_model
+
+        return save_model(self, path, include_optimizer, training_state)
+
+    def load_weights(self, path):
+        """Load a checkpoint of the same architecture into this model (weights, optimizer state,
+        dropout generators); returns its ``training_state``. On any problem the model is unchanged."""
+        from .checkpoint import load_weights
+
+        return load_weights(self, path)
+
     # --- summary -----------------------------------------------------------------------------
     def summary(self, print_fn=print):
         """Print (and return) a Keras-like table of layers, output shapes and parameter counts."""
@@ -186,32 +210,70 @@ class Sequential:
             raise ValueError(f"Sequential.{op}: y must have one label per example ({len(x)}), got {got}")
 
     def train_on_batch(self, x, y):
-        """One step of gradient descent on a batch; returns ``(loss, accuracy)`` on that batch."""
+        """One step of gradient descent on a batch; returns ``(loss, accuracy)`` on that batch.
+
+        Raises :class:`TrainingDiverged` (before updating anything) if the loss or a gradient is not
+        finite; set ``model.check_finite = False`` to skip the gradient check (one reduction per
+        parameter per step).
+        """
         self._require_compiled("train_on_batch")
         self._check_input(x, "train_on_batch")
         self._check_labels(x, y, "train_on_batch")
         out = self.forward(x, training=True)                            # 1. forward
         loss = float(self._loss_forward(y, out))                        # 2. loss
         self.backward(self.loss.backward(), self._fused_softmax())      # 3. backward
+        self._check_finite(loss)
         self.optimizer.apply_gradients(self.trainable_pairs())          # 4. update
         return loss, self.loss.accuracy(y, out)
 
-    def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, seed=None, verbose=1, validation_data=None):
-        """Train for ``epochs`` passes over ``(x, y)`` in mini-batches (order from
-        :func:`numpy_nn.batching.batch_indices`, seeded by ``seed``). Returns a :class:`History`
-        with the mean training loss and accuracy of each epoch (and ``val_*`` with validation data)."""
+    check_finite = True
+
+    def _check_finite(self, loss):
+        if not np.isfinite(loss):
+            raise TrainingDiverged(f"the loss is {loss}", layer=self._first_bad_layer())
+        if self.check_finite:
+            layer = self._first_bad_layer()
+            if layer is not None:
+                raise TrainingDiverged(f"non-finite gradient in layer '{layer}'", layer=layer)
+
+    def _first_bad_layer(self):
+        """The first layer, in forward order, with a NaN/inf parameter gradient (None if all are finite).
+        A sum is non-finite whenever any term is, so one reduction per parameter suffices
+        (an overflowing sum of finite float32 terms is confirmed element-wise)."""
+        for layer in self.layers:
+            for g in layer.grads.values():
+                if not np.isfinite(g.sum()) and not np.all(np.isfinite(g)):
+                    return layer.name
+        return None
+
+    def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, seed=None, verbose=1, validation_data=None,
+            initial_epoch=0, on_epoch_end=None):
+        """Train until epoch ``epochs`` over ``(x, y)`` in mini-batches. Returns a :class:`History`
+        with the mean training loss and accuracy of each epoch (and ``val_*`` with validation data).
+
+        Epoch e's batch order is :func:`numpy_nn.batching.epoch_batch_indices` of ``(seed, e)``, so
+        ``initial_epoch=k`` (Keras's name) resumes exactly where a run stopped after k epochs.
+        ``seed=None`` draws one (recorded as ``history.seed``). ``on_epoch_end(epoch, logs)`` is called
+        after each epoch (the CLI saves checkpoints there). A NaN/inf loss or gradient stops training
+        with :class:`TrainingDiverged` naming the epoch, step and layer, the last good weights kept.
+        """
         self._require_compiled("fit")
         self._check_input(x, "fit")
         self._check_labels(x, y, "fit")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"Sequential.fit: epochs must be a non-negative integer, got {epochs!r}")
-        rng, history = np.random.default_rng(seed), History()
-        for epoch in range(epochs):
-            batches = batch_indices(len(x), batch_size, shuffle, rng)
+        history = History()
+        history.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
+        for epoch in range(initial_epoch, epochs):
+            batches = epoch_batch_indices(len(x), batch_size, history.seed, epoch, shuffle)
             bar = ProgressBar(len(batches), f"Epoch {epoch + 1}/{epochs}", enabled=bool(verbose))
             total_loss = total_correct = seen = 0.0
             for step, idx in enumerate(batches, 1):
-                loss, acc = self.train_on_batch(x[idx], y[idx])
+                try:
+                    loss, acc = self.train_on_batch(x[idx], y[idx])
+                except TrainingDiverged as e:
+                    bar.close()
+                    raise TrainingDiverged(e.reason, e.layer, epoch + 1, step) from None
                 total_loss, total_correct, seen = total_loss + loss * len(idx), total_correct + acc * len(idx), seen + len(idx)
                 bar.update(step, samples=int(seen), loss=total_loss / seen, accuracy=total_correct / seen)
             logs = {"loss": total_loss / seen, "accuracy": total_correct / seen}
@@ -221,6 +283,8 @@ class Sequential:
                 bar.metrics.update(val_loss=val_loss, val_accuracy=val_acc)
             bar.close()
             history.append(epoch, **logs)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, logs)
         return history
 
     def evaluate(self, x, y, batch_size=32, verbose=0):
