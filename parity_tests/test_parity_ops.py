@@ -1,0 +1,134 @@
+"""Every functional op of numpy_nn against TensorFlow, generated from the op registry.
+
+For each op in ``registry.OPS`` and each dtype (float32, float64):
+
+* forward parity: ``numpy_nn.functional.<op>_forward`` equals ``tf_nn.functional.<op>`` (same dtype,
+  values within the op's tolerance) on Hypothesis-drawn inputs and arguments;
+* VJP parity: for a random upstream gradient, numpy_nn's ``<op>_backward`` equals TensorFlow's
+  GradientTape gradient for every differentiable input;
+* bad inputs: every error input raises the documented exception (and TensorFlow refuses it too,
+  where the registry says it does).
+
+Then a few known answers that the property tests deliberately avoid: exact max-pool ties, TF's
+"same" padding split, overflow-free softmax, Keras's clipping.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given
+from hypothesis import strategies as st
+
+import numpy_nn.functional as F
+import tf_nn.functional as TF
+from tf_nn.runtime import configure_for_parity
+
+from .assertions import assert_close, assert_same_dtype
+from .registry import OPS
+from .strategies import DTYPES, seeds, upstream
+
+configure_for_parity()
+
+ON_GPU = bool(tf.config.list_logical_devices("GPU"))
+op_params = pytest.mark.parametrize("op", OPS, ids=lambda op: op.name)
+dtype_params = pytest.mark.parametrize("dtype", DTYPES)
+
+
+@dtype_params
+@op_params
+@given(data=st.data())
+def test_forward_matches_tensorflow(op, dtype, data):
+    sample = data.draw(op.samples(dtype), label="sample")
+    out, _ = op.run_numpy(sample)
+    expected = op.run_tensorflow(sample)
+    assert_same_dtype(out, expected, op=op.name)
+    assert_close(out, expected, op.tolerance(dtype), op=op.name, what="forward", dtype=dtype, sample=sample)
+
+
+@dtype_params
+@op_params
+@given(data=st.data())
+def test_vjp_matches_tensorflow_for_a_random_upstream_gradient(op, dtype, data):
+    sample = data.draw(op.samples(dtype), label="sample")
+    out, _ = op.run_numpy(sample)
+    dout = upstream(np.random.default_rng(data.draw(seeds, label="dout seed")), np.shape(out), dtype)
+    ours = op.numpy_vjp(sample, dout)
+    theirs = op.tensorflow_vjp(sample, dout)
+    assert len(ours) == len(theirs), f"{op.name}: numpy returned {len(ours)} gradients, expected {len(theirs)}"
+    for i, name, g, ref in zip(op.grad_argnums, op.grad_names(sample), ours, theirs):
+        if sample.args[i] is None:  # no bias: nothing to differentiate
+            assert g is None, f"{op.name}: the gradient of an absent {name} should be None, got {type(g).__name__}"
+            continue
+        assert_same_dtype(g, ref, op=op.name, what=f"d{name}")
+        scale = op.vjp_scale(sample, dout) if op.vjp_scale else None
+        assert_close(g, ref, op.tolerance(dtype), op=op.name, what=f"d{name} (VJP)", dtype=dtype, sample=sample,
+                     scale=scale)
+
+
+def _error_cases():
+    return [pytest.param(op, case, id=f"{op.name}-{case.description.replace(' ', '_')}")
+            for op in OPS for case in op.error_inputs()]
+
+
+@pytest.mark.parametrize("op, case", _error_cases())
+def test_bad_input_raises_the_documented_error(op, case):
+    with pytest.raises(case.error, match=case.match):
+        op.numpy_forward(*case.args, **case.kwargs)
+    if case.tf_raises is True or (case.tf_raises == "cpu" and not ON_GPU):
+        with pytest.raises(Exception):
+            op.tf_fn(*case.args, **case.kwargs)
+
+
+def test_every_registered_op_has_a_tolerance_and_error_inputs():
+    for op in OPS:
+        for dtype in DTYPES:
+            op.tolerance(dtype)
+        assert op.error_inputs(), f"{op.name} has no error inputs"
+
+
+# --- known answers the properties avoid on purpose ---------------------------------------------
+@pytest.mark.skipif(ON_GPU, reason="GPU max-pool gradients may route ties differently (documented)")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_maxpool2d_routes_exact_ties_to_the_first_maximum_like_tensorflow(dtype, stride):
+    x = np.array([[1, 3, 3, 0], [3, 2, 3, 3], [0, 0, 1, 1], [1, 1, 0, 1]], dtype=dtype).reshape(1, 4, 4, 1)
+    y, cache = F.maxpool2d_forward(x, 2, stride)
+    dout = upstream(np.random.default_rng(0), y.shape, dtype)
+    (ref,) = TF.vjp(TF.maxpool2d, (x,), dout, pool_size=2, stride=stride)
+    np.testing.assert_array_equal(F.maxpool2d_backward(dout, cache), ref)
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding", [
+    (size, kernel, stride, padding)
+    for size, kernel, stride in [(5, 2, 1), (6, 3, 2), (7, 4, 3), (2, 5, 1), (4, 1, 3)]
+    for padding in ("same", "valid") if padding == "same" or kernel <= size])
+def test_conv2d_same_padding_puts_the_odd_row_at_the_bottom_like_tensorflow(size, kernel, stride, padding):
+    x = np.arange(size * size, dtype=np.float64).reshape(1, size, size, 1)
+    w = np.zeros((kernel, kernel, 1, 1))
+    w[0, 0, 0, 0] = 1.0   # picks each window's top-left pixel: shows exactly where the padding went
+    y, _ = F.conv2d_forward(x, w, None, stride, padding)
+    np.testing.assert_array_equal(y, TF.conv2d(x, w, None, stride, padding).numpy())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_family_stays_finite_for_huge_logits_like_tensorflow(dtype):
+    x = np.array([[1e4, -1e4, 0.0], [-3e4, -3e4, -3e4]], dtype=dtype)
+    labels = np.array([1, 2])
+    for ours, theirs in [(F.softmax_forward(x)[0], TF.softmax(x)), (F.log_softmax_forward(x)[0], TF.log_softmax(x)),
+                         (F.softmax_cross_entropy_forward(x, labels, "none")[0], TF.softmax_cross_entropy(x, labels, "none"))]:
+        assert np.all(np.isfinite(ours))
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("labels", [np.array([0, 1]), np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])], ids=["sparse", "one-hot"])
+def test_cross_entropy_clips_zero_probabilities_at_keras_epsilon(dtype, labels):
+    probs = np.array([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]], dtype=dtype)   # the true class has probability 0
+    labels = labels.astype(dtype) if labels.ndim == 2 else labels
+    ours, cache = F.cross_entropy_forward(probs, labels, "none")
+    np.testing.assert_allclose(ours, TF.cross_entropy(probs, labels, "none").numpy(), rtol=1e-6)
+    assert np.all(ours > 15)  # -log(1e-7) = 16.1: finite, large, and the same in both
+    dout = np.ones(2, dtype=dtype) * np.array([0.7, -1.3], dtype=dtype)
+    (ref,) = TF.vjp(TF.cross_entropy, (probs, labels), dout, reduction="none")[:1]
+    np.testing.assert_allclose(F.cross_entropy_backward(dout, cache), ref, rtol=1e-6, atol=1e-6)

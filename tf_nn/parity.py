@@ -1,0 +1,197 @@
+"""Running a numpy_nn model and its Keras twin side by side, on the same batches and dropout masks.
+
+These are the moving parts of the model-level parity checks (``parity_tests/test_parity_models.py``,
+``python -m parity_tests.report``), kept here so that anything else (the CLI, a notebook) can reuse
+them:
+
+    np_model = numpy_nn.zoo.get("dropout").build(seed=0)
+    twin = tf_nn.to_keras(np_model, dropout_masks=True)
+    masks = draw_dropout_masks(np_model, batch_size=32, rng=0)
+    ours = numpy_step(np_model, x, y, masks)         # outputs, loss, gradients; no update
+    theirs = keras_step(twin, loss, x, y, masks)
+
+Both sides run the library's real code paths: numpy_nn's ``Sequential.forward`` and
+``train_on_batch`` (with a zero learning rate, so nothing moves), Keras's ``model(x, training=True)``
+under a ``GradientTape`` and, for training runs, ``keras.Model.train_on_batch`` (eager, so the
+injected masks apply).
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from numpy_nn import layers as np_layers
+from numpy_nn import optimizers as np_optimizers
+
+from . import losses as tf_losses
+from . import optimizers as tf_optimizers
+from .layers import InjectedDropout
+from .models import keras_loss_and_gradients, to_keras
+
+
+def draw_dropout_masks(np_model, batch_size, rng):
+    """One boolean keep-mask per Dropout layer of ``np_model`` (in order), ``P(keep) = 1 - rate``,
+    for a batch of ``batch_size``, drawn as numpy_nn draws its own: ``rng.random(shape) >= rate``."""
+    rng = np.random.default_rng(rng)
+    return [rng.random((batch_size,) + tuple(layer.input_shape)) >= layer.rate
+            for layer in np_model.layers if isinstance(layer, np_layers.Dropout)]
+
+
+def inject_numpy_masks(np_model, masks):
+    drops = [layer for layer in np_model.layers if isinstance(layer, np_layers.Dropout)]
+    if len(drops) != len(masks or []):
+        raise ValueError(f"inject_numpy_masks: the model has {len(drops)} Dropout layers, got {len(masks or [])} masks")
+    for layer, mask in zip(drops, masks or []):
+        layer.mask = mask
+
+
+def inject_keras_masks(keras_model, masks):
+    drops = [layer for layer in keras_model.layers if isinstance(layer, InjectedDropout)]
+    if len(drops) != len(masks or []):
+        raise ValueError(f"inject_keras_masks: the Keras model has {len(drops)} InjectedDropout layers, got "
+                         f"{len(masks or [])} masks (build it with to_keras(..., dropout_masks=True))")
+    for layer, mask in zip(drops, masks or []):
+        layer.mask = mask
+
+
+def numpy_step(np_model, x, y, masks=(), loss=None):
+    """numpy_nn's outputs, loss and gradients for one batch in training mode, without changing the
+    weights: ``(outputs, loss, [grad, ...])``, gradients in ``get_weights`` order.
+
+    Runs ``Sequential.train_on_batch`` with a zero-learning-rate SGD, so the loss (including the
+    fused-softmax logic) and the backward pass are exactly what training uses. ``loss`` replaces the
+    compiled loss for this call if given."""
+    saved = np_model.optimizer, np_model.loss
+    try:
+        np_model.optimizer = np_optimizers.SGD(0.0)
+        if loss is not None:
+            np_model.loss = loss
+        if np_model.loss is None:
+            raise ValueError("numpy_step: compile the model or pass a loss")
+        inject_numpy_masks(np_model, list(masks))
+        outputs = np_model.forward(x, training=True).copy()
+        inject_numpy_masks(np_model, list(masks))
+        value, _ = np_model.train_on_batch(x, y)
+        grads = [g.copy() for g, _ in np_model.trainable_pairs()]
+    finally:
+        np_model.optimizer, np_model.loss = saved
+    return outputs, value, grads
+
+
+def keras_step(keras_model, loss, x, y, masks=()):
+    """The Keras twin's ``(outputs, loss, [grad, ...])`` for one batch in training mode (GradientTape)."""
+    inject_keras_masks(keras_model, list(masks))
+    value, outputs, grads = keras_loss_and_gradients(keras_model, loss, x, y, training=True)
+    return outputs, value, grads
+
+
+def train_side_by_side(np_model, keras_model, np_optimizer, loss, batches, masks=None, dtype=None):
+    """Train both models on the same ``batches`` (an iterable of ``(x, y)``) with the same dropout
+    masks (``masks(step, batch_size) -> list``, or None without dropout) and equivalent optimizers
+    (``np_optimizer``; Keras's is made by :func:`tf_nn.optimizers.from_numpy`).
+
+    The numpy model trains with ``Sequential.train_on_batch``; the Keras twin with
+    ``keras.Model.train_on_batch`` compiled ``run_eagerly=True``. Returns the per-step losses
+    ``(numpy_losses, keras_losses)``; the models' weights are left as trained."""
+    dtype = dtype or np.dtype(np_model.layers[0].dtype).name
+    np_model.compile(np_optimizer, loss)
+    keras_model.compile(optimizer=tf_optimizers.from_numpy(np_optimizer, dtype=dtype),
+                        loss=tf_losses.from_numpy(loss, dtype=dtype), run_eagerly=True)
+    ours, theirs = [], []
+    for step, (x, y) in enumerate(batches):
+        step_masks = masks(step, len(x)) if masks else []
+        inject_numpy_masks(np_model, step_masks)
+        ours.append(np_model.train_on_batch(x, y)[0])
+        inject_keras_masks(keras_model, step_masks)
+        theirs.append(float(np.asarray(keras_model.train_on_batch(x, y))))
+    return ours, theirs
+
+
+def run_optimizers(np_optimizer, initial, gradients, dtype=None):
+    """Apply the same gradient sequence with a numpy_nn optimizer and its Keras twin.
+
+    ``initial``: list of parameter arrays; ``gradients``: list of steps, each a list of arrays like
+    ``initial``. Returns ``(numpy_history, keras_history)``: the parameters after every step."""
+    dtype = dtype or np.asarray(initial[0]).dtype.name
+    keras_opt = tf_optimizers.from_numpy(np_optimizer, dtype=dtype)
+    params = [np.array(p, copy=True) for p in initial]
+    variables = [tf.Variable(np.array(p, copy=True)) for p in initial]
+    ours, theirs = [], []
+    for step_grads in gradients:
+        np_optimizer.apply_gradients(list(zip(step_grads, params)))
+        keras_opt.apply_gradients([(tf.convert_to_tensor(g), v) for g, v in zip(step_grads, variables)])
+        ours.append([p.copy() for p in params])
+        theirs.append([v.numpy() for v in variables])
+    return ours, theirs
+
+
+# --- the tutorial models on real digits ----------------------------------------------------
+_SAMPLE_CACHE = {}
+
+
+def mnist_sample(dtype="float32"):
+    """numpy_nn's bundled MNIST sample (5,000 training digits): images scaled to [0, 1] in ``dtype``
+    (N, 28, 28), and int64 labels. Cached."""
+    from pathlib import Path
+
+    import numpy_nn
+
+    dtype = np.dtype(dtype).name
+    if dtype not in _SAMPLE_CACHE:
+        path = Path(numpy_nn.__file__).parent / "data" / "mnist_sample.npz"
+        with np.load(path, allow_pickle=False) as d:
+            _SAMPLE_CACHE[dtype] = ((d["x_train"] / 255.0).astype(dtype), d["y_train"].astype(np.int64))
+    return _SAMPLE_CACHE[dtype]
+
+
+def tutorial_batch(tutorial, dtype, start, size, one_hot=False):
+    """Digits ``start:start+size`` of the sample, shaped for ``tutorial`` (a ``numpy_nn.zoo`` entry)."""
+    x, y = mnist_sample(dtype)
+    x, y = x[start:start + size].reshape((size,) + tuple(tutorial.input_shape)), y[start:start + size]
+    return x, (np.eye(10, dtype=dtype)[y] if one_hot else y)
+
+
+def tutorial_loss(tutorial, one_hot=False):
+    """The tutorial's loss with the chosen label kind (same ``from_logits``)."""
+    from numpy_nn import losses as np_losses
+
+    cls = np_losses.CategoricalCrossentropy if one_hot else np_losses.SparseCategoricalCrossentropy
+    return cls(from_logits=tutorial.from_logits)
+
+
+def tutorial_step_pair(tutorial, dtype, seed, start, size, one_hot=False, mask_seed=0):
+    """Build ``tutorial`` from ``seed`` and its Keras twin; run one batch through both.
+    Returns ``(parameter names, numpy (outputs, loss, grads), keras (outputs, loss, grads))``."""
+    model = tutorial.build(seed=seed, dtype=dtype)
+    twin = to_keras(model, dropout_masks=True)
+    x, y = tutorial_batch(tutorial, dtype, start, size, one_hot)
+    masks = draw_dropout_masks(model, size, mask_seed)
+    loss = tutorial_loss(tutorial, one_hot)
+    ours = numpy_step(model, x, y, masks, loss=loss)
+    theirs = keras_step(twin, tf_losses.from_numpy(loss, dtype=dtype), x, y, masks)
+    names = [f"layer {i} {type(layer).__name__} {k}" for i, layer in enumerate(model.layers) for k in layer.params]
+    return names, ours, theirs
+
+
+def trajectory_optimizer(tutorial, kind, dtype):
+    """SGD at the tutorial's learning rate (0.01 for the models trained with Adam), or Adam with its
+    defaults. In float64 the hyperparameters are rounded to float32 values: Keras casts Python-float
+    hyperparameters through float32 (``ops.cast``), so that is what a float64 Keras optimizer uses."""
+    exact = (lambda v: float(np.float32(v))) if np.dtype(dtype) == np.float64 else float
+    if kind == "sgd":
+        return np_optimizers.SGD(exact(tutorial.learning_rate if tutorial.optimizer == "sgd" else 0.01))
+    return np_optimizers.Adam(exact(0.001), exact(0.9), exact(0.999), exact(1e-7))
+
+
+def tutorial_trajectory(tutorial, kind, dtype, steps=50, batch_size=32, seed=0):
+    """Train ``tutorial`` and its Keras twin side by side: same initial weights (from ``seed``), the
+    sample's first ``steps * batch_size`` digits in order, the same dropout masks, ``kind`` = "sgd"
+    or "adam". Returns ``(names, numpy weights, keras weights, (numpy losses, keras losses))``."""
+    model = tutorial.build(seed=seed, dtype=dtype)
+    twin = to_keras(model, dropout_masks=True)
+    batches = [tutorial_batch(tutorial, dtype, i * batch_size, batch_size) for i in range(steps)]
+    rng = np.random.default_rng(seed)
+    losses = train_side_by_side(model, twin, trajectory_optimizer(tutorial, kind, dtype), tutorial.make_loss(),
+                                batches, masks=lambda step, n: draw_dropout_masks(model, n, rng))
+    names = [f"layer {i} {type(layer).__name__} {k}" for i, layer in enumerate(model.layers) for k in layer.params]
+    return names, model.get_weights(), twin.get_weights(), losses
