@@ -31,7 +31,7 @@ parity-report: $(STAMP)
 
 ## make demo: the main job, every tutorial model in NumPy and TensorFlow side by side, figures in out/demo
 demo: $(STAMP)
-	$(BIN)/numpy-nn train --model all --backend both --out out/demo
+	$(BIN)/numpy-nn train --model all --backend both --limit 20000 --out out/demo
 
 ## make bench: NumPy vs TensorFlow timings (JSON, markdown table, plots) in bench-out/
 bench: $(STAMP)
