@@ -19,7 +19,7 @@ near saturation; a softmax over an axis of length 1 has a gradient of exactly 0 
 cancels when p is right), ``|dout|`` for max-pool (overlapping windows add dout entries in another
 order). Optimizer trajectories use the largest |parameter| so far or the path length, if larger.
 
-Why these numbers (the measured maxima are in ``tf_nn/PARITY.md``, from ``python -m
+Why these numbers (the measured maxima are in the README's parity section, from ``python -m
 parity_tests.report --examples 500``):
 
 * **float64: tight.** Both sides evaluate the same formula in IEEE double; they differ only in
