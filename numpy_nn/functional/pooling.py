@@ -19,9 +19,11 @@ def maxpool2d_forward(x, pool_size=2, stride=None, padding="valid"):
     (``OH = floor((H - PH) / sh) + 1``); "same" gives ``OH = ceil(H / sh)`` and pads with -inf (the
     odd extra row at the bottom), so padding never wins a max.
 
-    When ``stride == pool_size`` the windows tile the input and the forward is a reshape to
-    (N, OH, PH, OW, PW, C) and a max over the two window axes (no copy). Otherwise it is a running
-    maximum over the PH*PW window offsets.
+    The forward is a running maximum over the PH*PW window offsets: at offset (a, b) every window's
+    pixel is one strided view of the input, ``xpad[:, a::sh, b::sw, :]`` cut to (N, OH, OW, C), so
+    the whole op is PH*PW vectorised ``maximum`` calls into one output array. (For tiling windows,
+    ``stride == pool_size``, a max over the window axes of a (N, OH, PH, OW, PW, C) reshape gives the
+    same numbers, but NumPy reduces over two non-adjacent axes 3-6x more slowly.)
 
     Backward: each window's gradient goes to its *first* maximum in row-major (a, b) order, as
     ``tf.nn.max_pool2d`` does: ``dxpad[n, i*sh + a*, j*sw + b*, c] += dy[n, i, j, c]``, summed where
@@ -33,20 +35,16 @@ def maxpool2d_forward(x, pool_size=2, stride=None, padding="valid"):
     pool = pair(pool_size, "pool_size", op)
     strides = pool if stride is None else pair(stride, "stride", op)
     padding = check_padding(padding, op)
-    n, h, w, c = x.shape
+    _, h, w, _ = x.shape
     out_hw, pads = output_geometry((h, w), pool, strides, padding, op, what="pool_size")
     xp = get_array_module(x)
     xpad = pad_hw(x, pads, value=-xp.inf)
-    (oh, ow), (ph, pw) = out_hw, pool
-    if strides == pool:
-        tiles = xpad[:, :oh * ph, :ow * pw, :].reshape(n, oh, ph, ow, pw, c)
-        y = tiles.max(axis=(2, 4))
-    else:
-        y = None
-        for a in range(ph):
-            for b in range(pw):
-                slab = xpad[_offset_slices(a, b, strides, out_hw)]
-                y = slab.copy() if y is None else xp.maximum(y, slab, out=y)
+    ph, pw = pool
+    y = None
+    for a in range(ph):
+        for b in range(pw):
+            slab = xpad[_offset_slices(a, b, strides, out_hw)]
+            y = slab.copy() if y is None else xp.maximum(y, slab, out=y)
     return y, (xpad, y, x.shape, pads, pool, strides, out_hw)
 
 

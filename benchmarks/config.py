@@ -1,0 +1,82 @@
+"""What the benchmark measures: the size sweeps (full and ``--quick``), the timing budget, and the
+performance targets of issue 5. One source of truth: the harness, the report and the README all
+read these tables.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Sizes and repeats for one kind of run.
+
+    dense       (batch, in_features, units)
+    conv2d      (batch, height, width, in_channels, filters, kernel, stride, padding)
+    maxpool2d   (batch, height, width, channels, pool_size, stride, padding)
+    softmax_ce  (batch, classes)
+    optimizer   parameter counts (one flat float32 parameter of that many elements)
+    models      batch sizes for one training step of each tutorial model
+    """
+
+    dense: tuple
+    conv2d: tuple
+    maxpool2d: tuple
+    softmax_ce: tuple
+    optimizer: tuple
+    model_batches: tuple
+    warmup: int            # untimed calls per contender before timing (the first one traces tf.functions)
+    rounds: int            # contenders alternate, round by round, so both see the same machine state
+    budget_s: float        # aimed-at timed seconds per contender and case, split over the rounds
+    min_calls: int         # per contender and case, whatever the budget
+    max_calls: int
+    matmul_n: int          # ceiling: an n x n x n float32 matrix product
+    copy_mib: int          # ceiling: a copy of this many MiB
+
+
+FULL = Sweep(
+    dense=((32, 784, 128), (128, 784, 128), (32, 21632, 128), (128, 21632, 128), (256, 1024, 1024)),
+    conv2d=((32, 28, 28, 1, 32, 3, 1, "valid"), (128, 28, 28, 1, 32, 3, 1, "valid"),
+            (32, 28, 28, 32, 64, 3, 1, "same"), (64, 32, 32, 16, 32, 3, 2, "same"),
+            (16, 56, 56, 64, 64, 3, 1, "same")),
+    maxpool2d=((32, 26, 26, 32, 2, 2, "valid"), (128, 26, 26, 32, 2, 2, "valid"),
+               (64, 32, 32, 64, 3, 2, "same"), (16, 56, 56, 64, 2, 2, "valid")),
+    softmax_ce=((32, 10), (128, 10), (512, 1000), (128, 10000)),
+    optimizer=(10_000, 100_000, 1_000_000, 2_770_634, 10_000_000),
+    model_batches=(32, 128),
+    warmup=3, rounds=5, budget_s=0.6, min_calls=10, max_calls=400,
+    matmul_n=2048, copy_mib=128,
+)
+
+QUICK = Sweep(
+    dense=((32, 784, 128),),
+    conv2d=((8, 28, 28, 1, 8, 3, 1, "valid"), (4, 12, 12, 4, 8, 3, 2, "same")),
+    maxpool2d=((8, 26, 26, 8, 2, 2, "valid"), (4, 11, 11, 4, 3, 2, "same")),
+    softmax_ce=((32, 10),),
+    optimizer=(10_000,),
+    model_batches=(32,),
+    warmup=1, rounds=2, budget_s=0.02, min_calls=2, max_calls=10,
+    matmul_n=256, copy_mib=8,
+)
+
+#: Issue 5's targets: numpy_nn time / TensorFlow tf.function time for one training step, same
+#: machine, same threads, measured in one run. ``ratio <= target`` meets it.
+TARGETS = {
+    ("softmax", 32): 0.5, ("softmax", 128): 0.7,
+    ("mlp", 32): 0.7, ("mlp", 128): 0.9,
+    ("dropout", 32): 0.7, ("dropout", 128): 0.9,
+    ("cnn", 32): 1.0, ("cnn", 128): 1.2,
+}
+
+#: The rows a case can have, in report order, with the label the tables print.
+CONTENDERS = {
+    "numpy": "numpy_nn (NumPy, CPU)",
+    "tf_function": "TensorFlow tf.function (CPU)",
+    "tf_eager": "TensorFlow eager (CPU)",
+    "cupy": "numpy_nn (CuPy, GPU)",
+    "tf_gpu": "TensorFlow tf.function (GPU, TF32 off)",
+    "tf_gpu_tf32": "TensorFlow tf.function (GPU, TF32 on)",
+}
+
+#: Ratios reported for every case: (numerator row, denominator row).
+RATIOS = (("numpy", "tf_function"), ("numpy", "tf_eager"), ("cupy", "tf_gpu"), ("cupy", "numpy"))

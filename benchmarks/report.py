@@ -1,0 +1,343 @@
+"""Writing a run down: ``results.json`` (everything), ``report.md`` (the tables) and two figures,
+``time_vs_size.png`` (one panel per op: median time against size, IQR as error bars) and
+``ratio_models.png`` (numpy_nn / TensorFlow per tutorial model, beside the targets)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .config import CONTENDERS
+
+CPU_ROWS = ("numpy", "tf_function", "tf_eager")
+GPU_ROWS = ("cupy", "tf_gpu", "tf_gpu_tf32")
+GROUP_TITLES = {
+    "dense": "Dense (x @ kernel + bias)", "conv2d": "Conv2D (im2col + GEMM)", "maxpool2d": "MaxPool2D",
+    "softmax_ce": "Softmax cross-entropy (sparse labels, mean)", "optimizer_sgd": "SGD step (lr 0.01, no momentum)",
+    "optimizer_adam": "Adam step (Keras defaults)", "model": "Training step of each tutorial model",
+}
+
+
+def ms(v):
+    if v is None or not math.isfinite(v):
+        return "-"
+    return f"{v:.3f}" if v < 1 else f"{v:.2f}" if v < 10 else f"{v:.1f}"
+
+
+def _cell(stats):
+    if not stats:
+        return "-"
+    if "error" in stats:
+        return "error"
+    return f"{ms(stats['median_ms'])} ({ms(stats['iqr_ms'])})"
+
+
+def _pct(v):
+    return "-" if v is None else f"{100 * v:.0f}%"
+
+
+def _ratio(result, a, b):
+    r = result.get("ratios", {}).get(f"{a}/{b}")
+    return "-" if not r else f"{r['ratio']:.2f}"
+
+
+def write_json(path, run):
+    Path(path).write_text(json.dumps(run, indent=1, default=str))
+
+
+def _sharing_line(run):
+    m = run["machine"]
+    shares = [r["others_share"] for r in run["results"] if r.get("others_share") is not None]
+    parts = []
+    if shares:
+        parts.append(f"while cases were timed: median {100 * sorted(shares)[len(shares) // 2]:.0f}%, "
+                     f"max {100 * max(shares):.0f}% of the CPUs")
+    if m.get("other_work"):
+        o = m["other_work"]
+        parts.append(f"over the whole run: {100 * o['others_share']:.0f}% ({o['others_cpu_s']} CPU-s in {o['wall_s']} s)")
+    if m.get("waited_for_quiet_s"):
+        parts.append(f"the run waited {m['waited_for_quiet_s']} s for quiet moments (--wait-quiet)")
+    return "; ".join(parts) or "-"
+
+
+def _machine_lines(run):
+    m = run["machine"]
+    th, v, c = m["threads"], m["versions"], run["ceilings"]
+    gpu = "; ".join(m["gpu"]) if m.get("gpu") else "none found by nvidia-smi"
+    tf_threads = th.get("tensorflow")
+    tf_line = (f"TensorFlow intra-op {tf_threads['intra_op']}, inter-op {tf_threads['inter_op']}, "
+               f"oneDNN {tf_threads['TF_ENABLE_ONEDNN_OPTS']}") if tf_threads else "TensorFlow not used"
+    blas_env = ", ".join(f"{k}={val}" for k, val in th["env"].items() if val is not None)
+    pools = th.get("threadpools")
+    if isinstance(pools, list):
+        pools = ", ".join(f"{p['internal_api']} {p['num_threads']}" for p in pools)
+    mm = c["matmul_gflops"]
+    mm_text = ", ".join(f"{k} {val['median']:.1f}" for k, val in mm.items())
+    rows = [
+        ("CPU", f"{m['cpu']} ({m['cpus_available']} of {m['cpus_total']} CPUs available to this run)"),
+        ("memory", f"{m['memory_gib']} GiB"), ("GPU", gpu), ("platform", m["platform"]),
+        ("versions", ", ".join(f"{k} {val}" for k, val in {"python": m["python"], **v}.items())),
+        ("BLAS", f"{th.get('blas')}; threads: {pools} ({blas_env})"),
+        ("threads", f"{th['requested']} for both: NumPy's BLAS via the environment above; {tf_line}"),
+        ("load average (1, 5, 15 min)", f"before {m.get('load_before')}, after {m.get('load_after')}"),
+        ("other processes", _sharing_line(run)),
+        ("matmul ceiling", f"float32 {c['matmul_n']}^3 product, median GFLOP/s: {mm_text}; the rate used is {c['matmul_gflops_used']:.1f}"),
+        ("copy ceiling", f"np.copyto of {c['copy_mib']} MiB, {c['copy_gbps_used']:.1f} GB/s (bytes read + written, one thread)"),
+    ]
+    g = run.get("gpu_ceilings")
+    if g:
+        rows.append(("GPU ceilings", f"CuPy float32 {g['matmul_n']}^3 matmul {g['matmul_gflops_used']:.0f} GFLOP/s; "
+                                     f"device copy {g['copy_gbps_used']:.0f} GB/s"))
+    return ["| | |", "|---|---|"] + [f"| {k} | {val} |" for k, val in rows]
+
+
+def _table(results, rows, ratios, rate_key, rate_label):
+    present = [r for r in rows if any(r in res["rows"] for res in results)]
+    if not present:
+        return []
+    head = ["case", "mode"] + [f"{CONTENDERS[r]} ms (IQR)" for r in present]
+    ratio_cols = [(a, b) for a, b in ratios if a in present and b in present]
+    head += [f"{a} / {b}" for a, b in ratio_cols]
+    batched = any(res.get("batch") for res in results)
+    if batched:
+        head += [f"{r} samples/s" for r in present[:2]]
+    if rate_key:
+        head += [f"{r} {rate_label}" for r in present[:2]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for res in results:
+        cells = [res["case"], res["mode"]] + [_cell(res["rows"].get(r)) for r in present]
+        cells += [_ratio(res, a, b) for a, b in ratio_cols]
+        if batched:
+            cells += [f"{res['rows'][r]['samples_per_s']:,.0f}" if "samples_per_s" in res["rows"].get(r, {}) else "-" for r in present[:2]]
+        if rate_key:
+            cells += [_pct(res["rows"].get(r, {}).get(rate_key)) for r in present[:2]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _model_table(results):
+    head = ["model", "batch", "numpy_nn ms (IQR)", "tf.function ms (IQR)", "TF eager ms (IQR)", "ratio numpy / tf.function",
+            "round-to-round range", "target", "met", "numpy_nn samples/s", "tf.function samples/s",
+            "numpy_nn % of matmul rate", "tf.function % of matmul rate", "other processes' CPU share"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for res in results:
+        p, rows = res["params"], res["rows"]
+        r = res.get("ratios", {}).get("numpy/tf_function")
+        target = res.get("target")
+        met = "-" if (r is None or target is None) else ("yes" if r["ratio"] <= target else f"**no** (+{r['ratio'] - target:.2f})")
+        spread = "-" if not r or "round_min" not in r else f"{r['round_min']:.2f}-{r['round_max']:.2f}"
+        sps = [f"{rows[k]['samples_per_s']:,.0f}" if "samples_per_s" in rows.get(k, {}) else "-" for k in ("numpy", "tf_function")]
+        frac = [_pct(rows.get(k, {}).get("matmul_fraction")) for k in ("numpy", "tf_function")]
+        lines.append("| " + " | ".join([p["model"], str(p["batch"]), _cell(rows.get("numpy")), _cell(rows.get("tf_function")),
+                                         _cell(rows.get("tf_eager")), "-" if r is None else f"{r['ratio']:.2f}", spread,
+                                         "-" if target is None else f"<= {target}", met] + sps + frac
+                                        + [_pct(res.get("others_share"))]) + " |")
+    return lines
+
+
+def _gpu_model_table(results):
+    present = [r for r in GPU_ROWS if any(r in res["rows"] for res in results)]
+    if not present:
+        return []
+    head = ["model", "batch"] + [f"{CONTENDERS[r]} ms (IQR)" for r in present] + ["numpy_nn CPU ms"]
+    if "cupy" in present and "tf_gpu" in present:
+        head.append("cupy / tf_gpu")
+    head.append("CuPy speed-up over NumPy CPU")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for res in results:
+        p, rows = res["params"], res["rows"]
+        cells = [p["model"], str(p["batch"])] + [_cell(rows.get(r)) for r in present] + [_cell(rows.get("numpy"))]
+        if "cupy" in present and "tf_gpu" in present:
+            cells.append(_ratio(res, "cupy", "tf_gpu"))
+        r = res.get("ratios", {}).get("cupy/numpy")
+        cells.append("-" if not r else f"{1 / r['ratio']:.1f}x")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def sharing_note(run):
+    """A note when other processes shared the CPUs while cases were being timed (None if they did not)."""
+    shares = [r["others_share"] for r in run["results"] if r.get("others_share") is not None]
+    if not shares or max(shares) <= 0.10:
+        return None
+    busy = [f"{r['case']} {r['mode']}" for r in run["results"] if (r.get("others_share") or 0) > 0.10]
+    return (f"Other processes took more than 10% of the CPUs while {len(busy)} of {len(shares)} cases were timed "
+            f"(up to {100 * max(shares):.0f}%; the last column of the training-step table and `others_share` in "
+            "results.json give each case's share): those rows' absolute times are pessimistic, numpy_nn's more than "
+            "TensorFlow's, because multi-threaded OpenBLAS degrades badly when it has to share its cores.")
+
+
+def write_markdown(path, run, figures):
+    results = run["results"]
+    notes = list(run["notes"])
+    shared = sharing_note(run)
+    if shared:
+        notes.append(shared)
+    by_group = {}
+    for res in results:
+        by_group.setdefault(res["group"], []).append(res)
+    out = [f"# numpy_nn vs TensorFlow: benchmark ({'quick' if run['quick'] else 'full'} run)", "",
+           f"Command: `{run['command']}`  ", f"Started {run['started']}, took {run['duration_s']:.0f} s.", "",
+           "Times are per call: median over all timed calls and, in brackets, the interquartile range, in ms. "
+           "Contenders alternate round by round in one process; `a / b` is the ratio of their medians "
+           "(below 1: numpy_nn is faster). GEMM fractions count the flops of the matrix products "
+           "(3x the forward's for a forward+backward or a training step) against this run's matmul rate; "
+           "optimizer fractions count bytes read + written against its copy rate.", "",
+           "## Machine", ""] + _machine_lines(run) + [""]
+    if notes:
+        out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    if "model" in by_group:
+        out += ["## Training step: numpy_nn / TensorFlow tf.function, against the targets", ""] + _model_table(by_group["model"]) + [""]
+        gpu = _gpu_model_table(by_group["model"])
+        if gpu:
+            out += ["### Training step on the GPU", ""] + gpu + [""]
+    ratios = (("numpy", "tf_function"), ("numpy", "tf_eager"))
+    gpu_ratios = (("cupy", "tf_gpu"), ("cupy", "tf_gpu_tf32"))
+    for group, results_g in by_group.items():
+        if group == "model":
+            continue
+        opt = group.startswith("optimizer")
+        rate_key, label = ("copy_fraction", "% of copy rate") if opt else ("matmul_fraction", "% of matmul rate") if results_g[0].get("gemm_flops") else (None, None)
+        out += [f"## {GROUP_TITLES.get(group, group)}", ""] + _table(results_g, CPU_ROWS, ratios, rate_key, label) + [""]
+        gpu = _table(results_g, GPU_ROWS, gpu_ratios, rate_key, label)
+        if gpu:
+            out += [f"GPU rows ({GROUP_TITLES.get(group, group)}):", ""] + gpu + [""]
+    if figures:
+        out += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
+    Path(path).write_text("\n".join(out))
+
+
+# --- figures -------------------------------------------------------------------------------------
+def _size(res):
+    p = res["params"]
+    g = res["group"]
+    if g in ("dense", "conv2d"):
+        return res["gemm_flops"] / (1 if res["mode"] == "forward" else 3), "GEMM flops of the forward"
+    if g == "maxpool2d":
+        return p["batch"] * p["H"] * p["W"] * p["C"], "input elements"
+    if g == "softmax_ce":
+        return p["batch"] * p["classes"], "batch x classes"
+    return p["parameters"], "parameters"
+
+
+def plot_time_vs_size(path, results):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [g for g in GROUP_TITLES if g != "model" and any(r["group"] == g for r in results)]
+    if not groups:
+        return False
+    cols = 3
+    rows = math.ceil(len(groups) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.0 * rows), squeeze=False)
+    styles = {"forward": "--", "forward+backward": "-", "step": "-"}
+    for ax, group in zip(axes.flat, groups):
+        res_g = [r for r in results if r["group"] == group]
+        for mode in sorted({r["mode"] for r in res_g}):
+            for row in CPU_ROWS + GPU_ROWS:
+                pts = sorted((_size(r)[0], r["rows"][row]) for r in res_g
+                             if r["mode"] == mode and "median_ms" in r["rows"].get(row, {}))
+                if not pts:
+                    continue
+                xs = [p[0] for p in pts]
+                med = [p[1]["median_ms"] for p in pts]
+                err = [[p[1]["median_ms"] - p[1]["q1_ms"] for p in pts], [p[1]["q3_ms"] - p[1]["median_ms"] for p in pts]]
+                ax.errorbar(xs, med, yerr=err, linestyle=styles.get(mode, "-"), marker="o", markersize=3, capsize=2,
+                            label=f"{row} {mode}" if mode != "step" else row)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(GROUP_TITLES[group], fontsize=9)
+        ax.set_xlabel(_size(res_g[0])[1], fontsize=8)
+        ax.set_ylabel("median ms per call (bars: IQR)", fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(groups):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_models(path, results):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [r for r in results if r["group"] == "model"]
+    if not models:
+        return False
+    labels = [f"{r['params']['model']}\nbatch {r['params']['batch']}" for r in models]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
+    x = list(range(len(models)))
+    pairs = [(a, b) for a, b in (("numpy", "tf_function"), ("numpy", "tf_eager"), ("cupy", "tf_gpu"))
+             if any(f"{a}/{b}" in r.get("ratios", {}) for r in models)]
+    width = 0.8 / max(len(pairs), 1)
+    for k, (a, b) in enumerate(pairs):
+        vals = [r.get("ratios", {}).get(f"{a}/{b}", {}).get("ratio", float("nan")) for r in models]
+        ax1.bar([i + (k - (len(pairs) - 1) / 2) * width for i in x], vals, width, label=f"{a} / {b}")
+    targets = [r.get("target") for r in models]
+    if any(t is not None for t in targets):
+        ax1.scatter(x, [float("nan") if t is None else t for t in targets], marker="_", s=600, color="red", zorder=3, label="target (numpy / tf.function)")
+    ax1.axhline(1.0, color="grey", linewidth=0.8)
+    ax1.set_xticks(x, labels, fontsize=8)
+    ax1.set_ylabel("time ratio (below 1: numpy_nn faster)")
+    ax1.set_title("numpy_nn / TensorFlow, one training step")
+    if pairs:
+        ax1.legend(fontsize=8)
+    else:
+        ax1.text(0.5, 0.5, "no TensorFlow rows in this run", ha="center", va="center", transform=ax1.transAxes)
+    rows = [r for r in CPU_ROWS + GPU_ROWS if any("median_ms" in m["rows"].get(r, {}) for m in models)]
+    width = 0.8 / max(len(rows), 1)
+    for k, row in enumerate(rows):
+        vals = [m["rows"].get(row, {}).get("median_ms", float("nan")) for m in models]
+        ax2.bar([i + (k - (len(rows) - 1) / 2) * width for i in x], vals, width, label=CONTENDERS[row])
+    ax2.set_yscale("log")
+    ax2.set_xticks(x, labels, fontsize=8)
+    ax2.set_ylabel("median ms per training step")
+    ax2.set_title("Training step time")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_all(out_dir, run):
+    """Write the JSON, the figures (if matplotlib is there) and the markdown; returns the paths written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written, figures = [], []
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        run["notes"].append("matplotlib is not installed: no figures were drawn")
+    else:
+        for name, fn in (("time_vs_size.png", plot_time_vs_size), ("ratio_models.png", plot_models)):
+            if fn(out / name, run["results"]):
+                figures.append(name)
+                written.append(out / name)
+    write_json(out / "results.json", run)
+    write_markdown(out / "report.md", run, figures)
+    return [out / "results.json", out / "report.md"] + written
+
+
+def main(argv=None):
+    """``python -m benchmarks.report RESULTS_JSON [OUT_DIR]``: redraw report.md and the figures from a
+    results.json (OUT_DIR defaults to the JSON's folder)."""
+    import sys
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print(main.__doc__)
+        return 2
+    source = Path(args[0])
+    run = json.loads(source.read_text())
+    out = Path(args[1]) if len(args) > 1 else source.parent
+    for p in write_all(out, run):
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
