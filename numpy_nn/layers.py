@@ -86,10 +86,12 @@ class Layer:
             raise TypeError(f"{type(self).__name__} '{self.name}': built for {self.dtype} inputs, got {x.dtype}")
         return self._forward(x, training)
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
+        """Fill ``grads`` from ``dout`` = dL/d(output) and return dL/dx. With ``need_dx=False`` (a
+        model's first layer) a layer with parameters skips computing dL/dx and returns None."""
         if not self.built:
             raise RuntimeError(f"{type(self).__name__} '{self.name}': backward called before forward")
-        return self._backward(dout)
+        return self._backward(dout, need_dx=False) if not need_dx and self.params else self._backward(dout)
 
     # --- weights --------------------------------------------------------------------------
     def get_weights(self):
@@ -114,18 +116,32 @@ class _WithActivation(Layer):
     def outputs_softmax(self):
         return self.activation == "softmax"
 
+    _preactivation_only = False
+
     def _activate(self, z):
-        if self.activation is None:
+        if self.activation is None or self._preactivation_only:
             self._act_cache = None
+            self.preactivation = z
             return z
         out, self._act_cache = _ACTIVATIONS[self.activation][0](z)
         self.preactivation = z  # the logits, when the activation is softmax
         return out
 
-    def backward_from_preactivation(self, dz):
+    def forward_preactivation(self, x, training=False):
+        """Forward without the activation: returns z (the logits, for a final softmax). Used when the
+        loss is fused with a final softmax, as Keras does, so the softmax is not computed twice."""
+        self._preactivation_only = True
+        try:
+            return self.forward(x, training=training)
+        finally:
+            self._preactivation_only = False
+
+    def backward_from_preactivation(self, dz, need_dx=True):
         """Backward starting from dL/dz, the gradient at the activation's input (used when the loss
         is fused with a final softmax, as Keras does)."""
-        return self._backward(dz, skip_activation=True)
+        if not self.params or need_dx:
+            return self._backward(dz, skip_activation=True)
+        return self._backward(dz, skip_activation=True, need_dx=False)
 
     def _deactivate(self, dout, skip_activation):
         if self.activation is None or skip_activation:
@@ -162,8 +178,8 @@ class Dense(_WithActivation):
         z, self._cache = F.dense_forward(x, self.params["kernel"], self.params.get("bias"))
         return self._activate(z)
 
-    def _backward(self, dout, skip_activation=False):
-        dx, self.grads["kernel"], db = F.dense_backward(self._deactivate(dout, skip_activation), self._cache)
+    def _backward(self, dout, skip_activation=False, need_dx=True):
+        dx, self.grads["kernel"], db = F.dense_backward(self._deactivate(dout, skip_activation), self._cache, need_dx)
         if self.use_bias:
             self.grads["bias"] = db
         return dx
@@ -205,8 +221,8 @@ class Conv2D(_WithActivation):
         z, self._cache = F.conv2d_forward(x, self.params["kernel"], self.params.get("bias"), self.strides, self.padding)
         return self._activate(z)
 
-    def _backward(self, dout, skip_activation=False):
-        dx, self.grads["kernel"], db = F.conv2d_backward(self._deactivate(dout, skip_activation), self._cache)
+    def _backward(self, dout, skip_activation=False, need_dx=True):
+        dx, self.grads["kernel"], db = F.conv2d_backward(self._deactivate(dout, skip_activation), self._cache, need_dx)
         if self.use_bias:
             self.grads["bias"] = db
         return dx

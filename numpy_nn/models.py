@@ -92,31 +92,40 @@ class Sequential:
             raise ValueError(f"Sequential.{op}: the first layer '{self.layers[0].name}' expects input of shape "
                              f"(batch, {expected}), got {tuple(x.shape)}")
 
-    def forward(self, x, training=False):
-        """Run every layer in order; with ``training=True`` dropout is active."""
+    def forward(self, x, training=False, logits=False):
+        """Run every layer in order; with ``training=True`` dropout is active. With ``logits=True`` the
+        last layer stops before its activation (the logits of a final softmax)."""
         if not self.layers:
             raise ValueError("Sequential.forward: the model has no layers")
         if not self.built:
             check_float(x, "x", "Sequential.forward")
             self.build(x.shape[1:], x.dtype)
-        for layer in self.layers:
+        for layer in self.layers[:-1]:
             x = layer.forward(x, training=training)
-        return x
+        last = self.layers[-1]
+        return last.forward_preactivation(x, training) if logits and hasattr(last, "forward_preactivation") \
+            else last.forward(x, training=training)
 
-    __call__ = forward
+    def __call__(self, x, training=False):
+        return self.forward(x, training=training)
 
-    def backward(self, dout, from_preactivation=False):
+    def backward(self, dout, from_preactivation=False, need_input_grad=True):
         """Backprop ``dout`` = dL/d(output) through the layers in reverse; fills each ``layer.grads``.
 
         With ``from_preactivation=True``, ``dout`` is the gradient at the last layer's activation
-        input (the logits of a final softmax). Returns dL/dx.
+        input (the logits of a final softmax). Returns dL/dx; with ``need_input_grad=False`` (training)
+        it stops at the first layer with parameters, which skips its input gradient, and returns None.
         """
-        layers = self.layers
-        if from_preactivation:
-            dout = layers[-1].backward_from_preactivation(dout)
-            layers = layers[:-1]
-        for layer in reversed(layers):
-            dout = layer.backward(dout)
+        last = len(self.layers) - 1
+        first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+        for i in range(last, -1, -1):
+            if not need_input_grad and i < first:
+                return None
+            layer, need_dx = self.layers[i], need_input_grad or i > first
+            if i == last and from_preactivation:
+                dout = layer.backward_from_preactivation(dout, need_dx)
+            else:
+                dout = layer.backward(dout, need_dx)
         return dout
 
     def trainable_pairs(self):
@@ -219,12 +228,13 @@ class Sequential:
         self._require_compiled("train_on_batch")
         self._check_input(x, "train_on_batch")
         self._check_labels(x, y, "train_on_batch")
-        out = self.forward(x, training=True)                            # 1. forward
-        loss = float(self._loss_forward(y, out))                        # 2. loss
-        self.backward(self.loss.backward(), self._fused_softmax())      # 3. backward
+        fused = self._fused_softmax()  # final softmax + from_logits=False: work on the logits, as Keras
+        out = self.forward(x, training=True, logits=fused)                       # 1. forward
+        loss = float(self.loss.forward(y, out, from_logits=True if fused else None))  # 2. loss
+        self.backward(self.loss.backward(), fused, need_input_grad=False)        # 3. backward
         self._check_finite(loss)
-        self.optimizer.apply_gradients(self.trainable_pairs())          # 4. update
-        return loss, self.loss.accuracy(y, out)
+        self.optimizer.apply_gradients(self.trainable_pairs())                   # 4. update
+        return loss, self.loss.accuracy(y, out)  # argmax of logits = argmax of probabilities
 
     check_finite = True
 
