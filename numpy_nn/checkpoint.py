@@ -14,8 +14,6 @@ Writing goes to a temporary file in the same folder, renamed into place only whe
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import numpy as np
 
 from . import layers as layers_module
 from . import optimizers as optimizers_module
+from .fileio import atomic_write
 
 FORMAT, VERSION = "numpy-nn-checkpoint", 1
 _LAYER_CLASSES = {cls.__name__: cls for cls in (layers_module.Dense, layers_module.Conv2D, layers_module.MaxPooling2D,
@@ -79,14 +78,7 @@ def _rng_state(layer):
 
 def _atomic_savez(path, arrays):
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 # --- reading ---------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ import http.client
 import os
 import struct
 import sys
-import tempfile
 import time
 import urllib.request
 import zipfile
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from numpy_nn.batching import batch_indices
+from numpy_nn.fileio import atomic_write as _atomic_write
 
 __all__ = [
     "DataError", "MnistSource", "read_idx", "write_idx", "load_mnist", "download_mnist",
@@ -207,26 +207,6 @@ def _idx_code(dtype):
         if idx_dtype.newbyteorder("=") == dtype.newbyteorder("="):
             return code
     return None
-
-
-def _atomic_write(path, write):
-    """Call ``write(fileobj)`` on a temp file beside ``path``, then ``os.replace`` it into place.
-
-    The temp file is removed if anything fails, so ``path`` is either the old file or complete.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a data file is not a secret
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def write_idx(path, array, compress=None):

@@ -6,7 +6,6 @@ and one optimizer update of every (gradient, parameter) pair.
 """
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 

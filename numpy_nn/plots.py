@@ -12,11 +12,10 @@ The numerical helpers (:func:`pca`, :func:`confusion_matrix`) are plain NumPy an
 """
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
+
+from .fileio import atomic_write
 
 #: Colours of the two frameworks in every overlaid figure.
 BACKEND_COLORS = {"numpy": "tab:blue", "tf": "tab:orange"}
@@ -95,20 +94,7 @@ def _finish(fig, path):
 
 def _save(fig, path, dpi=100):
     """Write ``fig`` as a PNG at ``path`` atomically; returns the path."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=dpi)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
 
 
 def _image_grid(fig, n):

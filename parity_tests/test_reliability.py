@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import numpy_nn as nn
 import numpy_nn.functional as F
 from numpy_nn.checkpoint import CheckpointError, load_model
-from numpy_nn.datasets import DataError, load_mnist, read_idx, write_idx
+from numpy_nn.datasets import DataError, load_mnist, read_idx
 from numpy_nn.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
 from numpy_nn.models import TrainingDiverged
 
@@ -189,7 +189,7 @@ def test_random_bytes_never_crash_the_idx_reader(tmp_path_factory, blob):
 
 
 def _valid_idx_bytes(compress):
-    buf = io.BytesIO()
+
     arr = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4)
     raw = b"\x00\x00\x08\x03" + np.array(arr.shape, ">i4").tobytes() + arr.tobytes()
     return gzip.compress(raw, mtime=0) if compress else raw
