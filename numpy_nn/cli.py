@@ -2,7 +2,7 @@
 
     numpy-nn train --model {softmax,mlp,dropout,cnn,all} --backend {numpy,tf,both} [--epochs N]
                    [--batch-size N] [--learning-rate LR] [--seed S] [--data-dir DIR] [--limit N|all]
-                   [--out DIR] [--no-figures] [--quiet]
+                   [--out DIR] [--no-figures] [--quiet] [--save DIR] [--resume DIR] [--blas-threads N]
     numpy-nn parity [ARGS...]      # parity_tests.report.main(ARGS)
     numpy-nn bench [ARGS...]       # benchmarks.__main__.main(ARGS)
 
@@ -11,9 +11,36 @@
 weights, same batch order, same dropout masks: see :mod:`numpy_nn.experiment`), prints a table,
 and writes the figures (:mod:`numpy_nn.plots`) and ``metrics.json`` to ``--out``.
 
+Checkpoints. ``--save DIR`` writes, after every epoch, one checkpoint per model and framework:
+``DIR/<model>-<backend>.npz`` (e.g. ``DIR/mlp-numpy.npz``, ``DIR/mlp-tf.npz``), each replaced
+atomically, so an interrupted run leaves its last complete epoch and never a partial file; a
+diverging run never overwrites the last good one. ``--resume DIR`` continues from the checkpoints
+in ``DIR`` (the same folder or another ``--save`` folder may follow): every model and framework of
+the run resumes from its file, with the saved seed, batch size, learning rate and data (options
+left out take the saved values; a different value is a usage error), up to ``--epochs`` in all
+(default: the saved run's). The batch order of epoch ``e`` depends only on ``(seed, e)``, and the
+optimizer state and dropout generators are restored, so the resumed run is bit for bit the
+uninterrupted one. With ``--model all`` a model with no file yet starts from scratch (the run was
+interrupted before it); with ``--backend both`` both frameworks' files must be there, at the same
+epoch. The Keras side is stored in numpy_nn's format (Keras's weights and optimizer moments in a
+numpy_nn model, plus Keras's dropout generator states), so ``numpy_nn.load_model`` opens either file.
+
+Threads. ``--blas-threads N`` limits NumPy's BLAS (OpenBLAS, MKL) to N threads for the run, through
+``threadpoolctl`` (in the ``dev`` extra; without it, set ``OPENBLAS_NUM_THREADS=N`` in the
+environment instead). Left out, BLAS uses every core, which is fastest on a quiet machine; on a
+busy one a multi-threaded OpenBLAS waits on its own descheduled threads at every matmul. Measured on
+2 cores, ``--model cnn --limit 2000``: numpy 1.0-1.2 s/epoch with 2 BLAS threads and 1.4-1.6 s
+with 1 on a quiet machine; 72 s with 2 and 1.7 s with 1 while one other process kept a core busy --
+with or without TensorFlow in the process (its pools are idle while numpy trains: the two
+frameworks take turns epoch by epoch). Results depend on the thread count in the last bits (see
+``tf_nn/DETERMINISM.md``), so ``metrics.json`` records it.
+
 Errors end with one line naming the argument or file and what is wrong, and no traceback: exit
-status 2 for a usage problem (a bad argument, TensorFlow or matplotlib missing), 1 for a data
-problem (missing, truncated, corrupt or mismatched files) or an output folder that cannot be written.
+status 2 for a usage problem (a bad argument, TensorFlow or matplotlib missing, an option that
+contradicts the checkpoint being resumed), 1 for a data problem (missing, truncated, corrupt or
+mismatched files), a checkpoint that is missing, damaged or of another model, an output folder that
+cannot be written, or a run that diverged (a NaN/inf loss or gradient: the message names the model,
+framework, epoch, step and first layer concerned).
 TensorFlow is imported only when a TF backend is asked for, matplotlib only to draw.
 """
 from __future__ import annotations
@@ -25,14 +52,15 @@ import math
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__, zoo
+from .checkpoint import CheckpointError
 from .datasets import DataError, load_mnist
+from .fileio import atomic_write
 from .models import TrainingDiverged
 
 PROG = "numpy-nn"
@@ -42,6 +70,9 @@ MODEL_CHOICES = list(zoo.TUTORIAL_MODELS) + ["all"]
 #: --limit 20000, the mnist-20k reference setting, so that it stays within 5 minutes on 2 cores even
 #: when the loader has downloaded the full 60,000.)
 DEFAULT_LIMIT = None
+DEFAULT_SEED = 0
+#: Default of options that --resume takes from the checkpoint when they are not given.
+NOT_GIVEN = None
 
 #: Subcommands that hand their arguments to another module's ``main(argv)``.
 DELEGATES = {
@@ -82,10 +113,13 @@ def _non_negative_int(text):
     return value
 
 
+ALL_IMAGES = "all"
+
+
 def _limit(text):
-    """``--limit``: a positive integer, or ``all``."""
+    """``--limit``: a positive integer, or ``all`` (:data:`ALL_IMAGES`)."""
     if text.strip().lower() == "all":
-        return None
+        return ALL_IMAGES
     try:
         return _positive_int(text)
     except argparse.ArgumentTypeError:
@@ -119,15 +153,23 @@ def build_parser():
     train.add_argument("--epochs", type=_positive_int, help="passes over the training set (default: the model's)")
     train.add_argument("--batch-size", type=_positive_int, help="mini-batch size (default: the model's)")
     train.add_argument("--learning-rate", type=_positive_float, help="learning rate (default: the model's)")
-    train.add_argument("--seed", type=_non_negative_int, default=0,
+    train.add_argument("--seed", type=_non_negative_int, default=NOT_GIVEN,
                        help="seeds the initial weights, the batch order and the dropout masks (default: 0)")
     train.add_argument("--data-dir", help="MNIST folder (four IDX files or mnist.npz) or .npz file "
                                           "(default: $NUMPY_NN_DATA, the cache, a download, or the bundled sample)")
-    train.add_argument("--limit", type=_limit, default=DEFAULT_LIMIT, metavar="N|all",
+    train.add_argument("--limit", type=_limit, default=NOT_GIVEN, metavar="N|all",
                        help="use only the first N training images (default: all; `make demo` uses 20000)")
     train.add_argument("--out", default="out", help="folder for the figures and metrics.json (default: out)")
     train.add_argument("--no-figures", action="store_true", help="write metrics.json only (no matplotlib needed)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument("--save", metavar="DIR",
+                       help="after every epoch, write a checkpoint per model and framework: DIR/<model>-<backend>.npz")
+    train.add_argument("--resume", metavar="DIR",
+                       help="continue from the checkpoints in DIR (written by --save), bit for bit; --epochs is "
+                            "the total to reach; unset options take the saved values")
+    train.add_argument("--blas-threads", type=_positive_int, metavar="N",
+                       help="limit NumPy's BLAS to N threads (needs threadpoolctl; default: BLAS's own, all cores); "
+                            "1 avoids OpenBLAS's collapse on a busy machine")
     for name, (module, text) in DELEGATES.items():
         sub.add_parser(name, help=f"{text}: runs {module}.main(ARGS)", add_help=False)
     return parser
@@ -173,6 +215,34 @@ def _check_dependencies(backend, figures):
                              "pip install 'numpy-nn[dev]', or pass --no-figures") from None
 
 
+def _limit_blas_threads(n):
+    """Apply ``--blas-threads n``: a ``threadpoolctl`` limiter to restore afterwards, or None."""
+    if n is None:
+        return None
+    try:
+        import threadpoolctl
+    except ImportError as e:
+        raise UsageError(f"argument --blas-threads: needs threadpoolctl, which cannot be imported ({e}); install it "
+                         "with pip install 'numpy-nn[dev]', or set OPENBLAS_NUM_THREADS=N in the environment instead"
+                         ) from None
+    return threadpoolctl.threadpool_limits(n, user_api="blas")
+
+
+def _thread_settings():
+    """The thread counts this run computes with (its results depend on them in the last bits)."""
+    threads = {"blas": None, "env": {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                              "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                                                              "TF_NUM_INTEROP_THREADS") if k in os.environ}}
+    try:
+        import threadpoolctl
+
+        pools = threadpoolctl.threadpool_info()
+        threads["blas"] = [pool["num_threads"] for pool in pools if pool["user_api"] == "blas"]
+    except ImportError:
+        pass
+    return threads
+
+
 def _prepare_out(out):
     """Create the output folder; OutputError if that is impossible."""
     out = Path(out)
@@ -187,14 +257,113 @@ def _prepare_out(out):
     return out
 
 
-def _load_data(args, stream):
-    """``((x_train, y_train), (x_test, y_test)), source``, the training set cut to ``--limit``."""
+def _load_data(args, limit, stream):
+    """``((x_train, y_train), (x_test, y_test)), source``, the training set cut to ``limit`` (None: all)."""
     train, test, source = load_mnist(args.data_dir, return_source=True, verbose=True)
     x_train, y_train = train
-    if args.limit is not None and args.limit < len(x_train):
-        print(f"{PROG}: using the first {args.limit:,} of the {len(x_train):,} training images (--limit)", file=stream)
-        x_train, y_train = x_train[:args.limit], y_train[:args.limit]
+    if limit is not None and limit < len(x_train):
+        print(f"{PROG}: using the first {limit:,} of the {len(x_train):,} training images (--limit)", file=stream)
+        x_train, y_train = x_train[:limit], y_train[:limit]
     return ((x_train, y_train), test), source
+
+
+# ----------------------------------------------------------------------------------------------
+# --save / --resume
+# ----------------------------------------------------------------------------------------------
+
+def _prepare_save(folder):
+    """Create the --save folder (OutputError if impossible); nothing is written in it until an epoch ends."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: --save must be a folder (checkpoints go to {folder}/<model>-<backend>.npz), "
+                          "and this is a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{folder}: cannot create the checkpoint folder: {e.strerror or e}") from None
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"{folder}: the checkpoint folder is not writable")
+    return folder
+
+
+def _read_resume_points(folder, names, backends):
+    """``{model: ResumePoint or None}`` for ``--resume folder``; CheckpointError (exit 1) for a missing
+    folder, a bad file, or a folder holding none of this run's checkpoints."""
+    from .experiment import checkpoint_path, read_resume_point
+
+    folder = Path(folder)
+    if folder.is_file():
+        raise UsageError(f"argument --resume: {folder} is a file; --resume takes the folder that --save wrote "
+                         f"(it holds {checkpoint_path(folder, names[0], backends[0]).name} and the like)")
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: no such checkpoint folder (--resume)")
+    points = {name: read_resume_point(folder, name, backends) for name in names}
+    if all(point is None for point in points.values()):
+        expected = checkpoint_path(folder, names[0], backends[0])
+        found = sorted(p.name for p in folder.glob("*.npz"))
+        holds = f"it holds {', '.join(found)}" if found else "it holds no .npz file"
+        raise CheckpointError(f"{expected}: no such checkpoint file ({holds}; check --model and --backend)")
+    return points
+
+
+def _resolve_settings(args, name, point):
+    """``{epochs, batch_size, learning_rate, seed}`` for model ``name``: the options given, else the
+    resumed checkpoint's values, else the model's defaults. UsageError if a given option
+    contradicts the checkpoint (the run would not be the one that was interrupted)."""
+    spec = zoo.get(name)
+    given = {"batch_size": args.batch_size, "learning_rate": args.learning_rate, "seed": args.seed}
+    if point is None:
+        defaults = {"batch_size": spec.batch_size, "learning_rate": spec.learning_rate, "seed": DEFAULT_SEED}
+        settings = {k: defaults[k] if v is NOT_GIVEN else v for k, v in given.items()}
+        settings["epochs"] = spec.epochs if args.epochs is None else args.epochs
+        return settings
+    settings = {}
+    for key, value in given.items():
+        saved = point.settings[key]
+        if value is not NOT_GIVEN and value != saved:
+            option = "--" + key.replace("_", "-")
+            raise UsageError(f"argument {option}: {value} differs from the {saved} that {point.path} was trained with; "
+                             f"leave {option} out to resume, or train afresh without --resume")
+        settings[key] = saved
+    settings["epochs"] = point.settings["epochs"] if args.epochs is None else args.epochs
+    if settings["epochs"] < point.epoch:
+        raise UsageError(f"argument --epochs: {settings['epochs']}, but {point.path} has already done {point.epoch} "
+                         f"epochs; ask for --epochs {point.epoch} or more")
+    return settings
+
+
+def _resolve_limit(args, points):
+    """The --limit to use: the option if given, else the resumed checkpoints' (they must agree)."""
+    if args.limit is not NOT_GIVEN:
+        return None if args.limit == ALL_IMAGES else args.limit
+    saved = {p.settings["data"].get("limit") for p in points.values() if p is not None}
+    if len(saved) > 1:
+        raise UsageError(f"argument --limit: the checkpoints to resume were trained with different --limit values "
+                         f"{sorted(saved, key=str)}; resume them one --model at a time")
+    return saved.pop() if saved else DEFAULT_LIMIT
+
+
+def _check_resumed_data(points, data_info, fingerprint):
+    """UsageError unless each resumed checkpoint was trained on exactly this training data."""
+    def where(d):
+        return f"{d['train_images']:,} training images from {d.get('location')} (--limit {d.get('limit') or 'all'})"
+
+    for point in points.values():
+        if point is not None and point.settings["data"]["sha256"] != fingerprint:
+            raise UsageError(f"argument --resume: {point.path} was trained on {where(point.settings['data'])}, "
+                             f"this run has {where(data_info)}; pass the same --data-dir and --limit")
+
+
+def _diverged_message(e, save):
+    """The one line for a diverged run: what diverged where, what to try, and what --save kept."""
+    line = f"{e}; try a smaller --learning-rate"
+    if save is not None:
+        paths = getattr(e, "checkpoints", [])
+        if paths:
+            line += f"; the last good epoch ({e.checkpoint_epoch}) is in {', '.join(str(p) for p in paths)}"
+        else:
+            line += "; no checkpoint was written by this run (no epoch of it completed)"
+    return line
 
 
 def _fmt(value, spec):
@@ -262,22 +431,11 @@ def write_figures(results, data, out):
 
 
 def write_json(path, payload):
-    """Write ``payload`` as JSON at ``path`` atomically (temp file + ``os.replace``)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, allow_nan=True)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    """Write ``payload`` as JSON at ``path`` atomically (:func:`numpy_nn.fileio.atomic_write`)."""
+    def dump(f):
+        f.write((json.dumps(payload, indent=2, allow_nan=True) + "\n").encode("utf-8"))
+
+    return atomic_write(path, dump)
 
 
 def _metrics(args, argv, source, data, results, figures, seconds):
@@ -286,6 +444,7 @@ def _metrics(args, argv, source, data, results, figures, seconds):
     tensorflow = sys.modules.get("tensorflow")  # only if this run imported it
     if getattr(tensorflow, "__version__", None):
         versions["tensorflow"] = tensorflow.__version__
+        versions["tensorflow_op_determinism"] = True  # tf_nn.training.KerasTrainer(seed=...) turns it on
     return {
         "command": [PROG] + list(argv),
         "data": {"source": source.kind, "location": source.location,
@@ -294,28 +453,57 @@ def _metrics(args, argv, source, data, results, figures, seconds):
         "models": {r.name: r.summary() for r in results},
         "table": results_table(results).splitlines(),
         "figures": figures,
+        "checkpoints": {"saved": [str(p) for r in results for p in r.checkpoints],
+                        "resumed_from_epoch": {r.name: r.resumed_from for r in results if args.resume}},
         "total_seconds": seconds,
+        "threads": _thread_settings(),
         "versions": versions,
     }
 
 
 def train(args, argv, stream=None):
     """``numpy-nn train``: check, load, train every model, print the table, write figures and metrics."""
-    from .experiment import train_model
-
     stream = sys.stderr if stream is None else stream
     start = time.perf_counter()
     backends = BACKEND_CHOICES[args.backend]
     figures = not args.no_figures
     _check_dependencies(args.backend, figures)
-    out = _prepare_out(args.out)
-    data, source = _load_data(args, stream)
+    blas_limit = _limit_blas_threads(args.blas_threads)
+    try:
+        return _train(args, argv, stream, start, backends, figures)
+    finally:
+        if blas_limit is not None:
+            blas_limit.restore_original_limits()
+
+
+def _train(args, argv, stream, start, backends, figures):
+    from .experiment import data_fingerprint, train_model
+
     names = list(zoo.TUTORIAL_MODELS) if args.model == "all" else [args.model]
+    # Everything about the checkpoints to resume is checked before anything is written.
+    points = _read_resume_points(args.resume, names, backends) if args.resume else {name: None for name in names}
+    settings = {name: _resolve_settings(args, name, points[name]) for name in names}
+    limit = _resolve_limit(args, points)
+    out = _prepare_out(args.out)
+    save = _prepare_save(args.save) if args.save else None
+    data, source = _load_data(args, limit, stream)
+    location = None if source.location is None else str(source.location)
+    data_info = {"source": source.kind, "location": location, "limit": limit}
+    _check_resumed_data(points, {**data_info, "train_images": len(data[0][0])}, data_fingerprint(*data[0]))
     results = []
     for name in names:
         print(f"\n== {name}: {zoo.get(name).description} ({' vs '.join(backends)})", file=stream)
-        results.append(train_model(name, data, backends, args.epochs, args.batch_size, args.learning_rate,
-                                   args.seed, verbose=not args.quiet, stream=stream))
+        point = points[name]
+        if point is not None:
+            done = "nothing left to train" if point.epoch >= settings[name]["epochs"] else "continuing"
+            print(f"{PROG}: resuming from {', '.join(map(str, point.paths.values()))} after epoch {point.epoch} "
+                  f"of {settings[name]['epochs']}: {done}", file=stream)
+        elif args.resume:
+            print(f"{PROG}: no checkpoint of {name} in {args.resume}: starting it from scratch", file=stream)
+        cfg = settings[name]
+        results.append(train_model(name, data, backends, cfg["epochs"], cfg["batch_size"], cfg["learning_rate"],
+                                   cfg["seed"], verbose=not args.quiet, stream=stream, save_dir=save, resume=point,
+                                   data_info=data_info))
     table = results_table(results)
     print(f"\nMNIST from {source.describe()}: {len(data[0][0]):,} training / {len(data[1][0]):,} test images\n")
     print(table)
@@ -323,6 +511,8 @@ def train(args, argv, stream=None):
     metrics = _metrics(args, argv, source, data, results, written, time.perf_counter() - start)
     write_json(out / "metrics.json", metrics)
     print(f"\nwrote {len(written)} figures and metrics.json to {out}/ in {metrics['total_seconds']:.0f} s")
+    if save is not None:
+        print(f"checkpoints: {', '.join(str(p) for r in results for p in r.checkpoints) or 'none written'}")
     return 0
 
 
@@ -343,18 +533,19 @@ def main(argv=None):
     except UsageError as e:
         print(f"{sub}: error: {e}", file=sys.stderr)
         return 2
-    except (DataError, OutputError) as e:
+    except (DataError, OutputError, CheckpointError) as e:
         print(f"{sub}: error: {e}", file=sys.stderr)
         return 1
     except TrainingDiverged as e:
-        print(f"{sub}: error: {e}; try a smaller --learning-rate", file=sys.stderr)
+        print(f"{sub}: error: {_diverged_message(e, args.save)}", file=sys.stderr)
         return 1
     except OSError as e:  # e.g. the disk filled while writing a figure
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         print(f"{sub}: error: {where}{e.strerror or e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\n{sub}: interrupted", file=sys.stderr)
+        kept = f"; continue with --resume {args.save}" if getattr(args, "save", None) else ""
+        print(f"\n{sub}: interrupted{kept}", file=sys.stderr)
         return 130
 
 

@@ -50,10 +50,14 @@ def limit_blas_threads(n=1):
     """Limit NumPy's BLAS (OpenBLAS, MKL) to ``n`` threads, through ``threadpoolctl`` when it is
     installed (returns False when it is not, and changes nothing).
 
-    Why: in one process with TensorFlow, TensorFlow's thread pools keep spinning for a while after
-    each op, and a multi-threaded OpenBLAS then fights them for the cores. On a 2-core machine we
-    measured a numpy_nn CNN training step (batch 32) at 0.04 s with one BLAS thread and 0.5-2.5 s
-    with the default. Setting ``OPENBLAS_NUM_THREADS=1`` before NumPy is imported does the same."""
+    Why: a multi-threaded OpenBLAS collapses whenever its threads cannot all have a core -- each
+    matmul waits on a descheduled thread. In one process with TensorFlow, when the two alternate op
+    by op (as the parity tests do), TensorFlow's pools still spin after each op: on a 2-core machine
+    we measured a numpy_nn CNN training step (batch 32) at 0.04 s with one BLAS thread and 0.5-2.5 s
+    with the default. Another busy process does the same with no TensorFlow at all (a CNN epoch on
+    2,000 images: 1.7 s with one thread, 72 s with two); ``numpy-nn train --blas-threads 1`` is the
+    CLI's switch. Setting ``OPENBLAS_NUM_THREADS=1`` before NumPy is imported does the same. The
+    thread count changes results in the last bits (see ``tf_nn/DETERMINISM.md``)."""
     try:
         import threadpoolctl
     except ImportError:
