@@ -19,12 +19,17 @@ from .progress import ProgressBar
 
 class TrainingDiverged(RuntimeError):
     """Training produced a NaN or infinite loss or gradient. The update of that step was not applied,
-    so the model keeps the last good weights. ``epoch`` and ``step`` are 1-based (None outside fit)."""
+    so the model keeps the weights from before it. ``epoch`` and ``step`` are 1-based (None outside
+    fit). ``weights_finite`` is False in the one case those weights are not good: an earlier update
+    with finite gradients overflowed them (learning rates near 1e38); the message then says so."""
 
-    def __init__(self, reason, layer=None, epoch=None, step=None):
+    def __init__(self, reason, layer=None, epoch=None, step=None, weights_finite=True):
         self.reason, self.layer, self.epoch, self.step = reason, layer, epoch, step
-        where = f"epoch {epoch}, step {step}: " if epoch is not None else ""
-        super().__init__(f"training diverged at {where}{reason}; the weights are those before this step")
+        self.weights_finite = weights_finite
+        where = f" at epoch {epoch}, step {step}" if epoch is not None else ""
+        kept = ("the weights are those before this step" if weights_finite else
+                "the weights were already non-finite before this step (an earlier update overflowed them)")
+        super().__init__(f"training diverged{where}: {reason}; {kept}")
 
 
 class History:
@@ -239,18 +244,22 @@ class Sequential:
 
     def _check_finite(self, loss):
         if not np.isfinite(loss):
+            overflowed = self._first_bad_layer(kind="params")
+            if overflowed is not None:
+                raise TrainingDiverged(f"the loss is {loss}: layer '{overflowed}' holds non-finite weights",
+                                       layer=overflowed, weights_finite=False)
             raise TrainingDiverged(f"the loss is {loss}", layer=self._first_bad_layer())
         if self.check_finite:
             layer = self._first_bad_layer()
             if layer is not None:
                 raise TrainingDiverged(f"non-finite gradient in layer '{layer}'", layer=layer)
 
-    def _first_bad_layer(self):
-        """The first layer, in forward order, with a NaN/inf parameter gradient (None if all are finite).
-        A sum is non-finite whenever any term is, so one reduction per parameter suffices
-        (an overflowing sum of finite float32 terms is confirmed element-wise)."""
+    def _first_bad_layer(self, kind="grads"):
+        """The first layer, in forward order, with a NaN/inf parameter gradient (or parameter, with
+        ``kind="params"``); None if all are finite. A sum is non-finite whenever any term is, so one
+        reduction per array suffices (an overflowing sum of finite terms is confirmed element-wise)."""
         for layer in self.layers:
-            for g in layer.grads.values():
+            for g in getattr(layer, kind).values():
                 if not np.isfinite(g.sum()) and not np.all(np.isfinite(g)):
                     return layer.name
         return None
@@ -282,7 +291,7 @@ class Sequential:
                     loss, acc = self.train_on_batch(x[idx], y[idx])
                 except TrainingDiverged as e:
                     bar.close()
-                    raise TrainingDiverged(e.reason, e.layer, epoch + 1, step) from None
+                    raise TrainingDiverged(e.reason, e.layer, epoch + 1, step, e.weights_finite) from None
                 total_loss, total_correct, seen = total_loss + loss * len(idx), total_correct + acc * len(idx), seen + len(idx)
                 bar.update(step, samples=int(seen), loss=total_loss / seen, accuracy=total_correct / seen)
             logs = {"loss": total_loss / seen, "accuracy": total_correct / seen}
