@@ -33,7 +33,7 @@ busy one a multi-threaded OpenBLAS waits on its own descheduled threads at every
 with 1 on a quiet machine; 72 s with 2 and 1.7 s with 1 while one other process kept a core busy --
 with or without TensorFlow in the process (its pools are idle while numpy trains: the two
 frameworks take turns epoch by epoch). Results depend on the thread count in the last bits (see
-``tf_nn/DETERMINISM.md``), so ``metrics.json`` records it.
+the README's "Determinism in detail"), so ``metrics.json`` records it.
 
 Errors end with one line naming the argument or file and what is wrong, and no traceback: exit
 status 2 for a usage problem (a bad argument, TensorFlow or matplotlib missing, an option that

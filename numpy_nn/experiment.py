@@ -438,7 +438,7 @@ def make_trainers(models, backends, seed=None):
 
     The Keras twin is built now, from its numpy model, so both start from the same weights; when
     both frameworks train a model with dropout, the twin takes injected masks. ``seed`` goes to
-    the Keras trainer (op determinism, seeded Keras generators: see ``tf_nn/DETERMINISM.md``)."""
+    the Keras trainer (op determinism, seeded Keras generators: see the README's "Determinism in detail")."""
     if not isinstance(models, dict):
         models = {b: models for b in backends}
     some = next(iter(models.values()))

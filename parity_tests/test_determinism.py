@@ -1,6 +1,6 @@
 """Same command, same seed, same machine: bit-identical runs. NumPy: weights, optimizer state, every
 loss and metric (everything in metrics.json but the timings). TensorFlow on CPU, with op
-determinism on and Keras's generators seeded (see tf_nn/DETERMINISM.md): identical weights and
+determinism on and Keras's generators seeded (see the README's "Determinism in detail"): identical weights and
 losses, Keras's own dropout masks included. A different seed gives a different run (the control)."""
 import json
 

@@ -57,7 +57,7 @@ def limit_blas_threads(n=1):
     with the default. Another busy process does the same with no TensorFlow at all (a CNN epoch on
     2,000 images: 1.7 s with one thread, 72 s with two); ``numpy-nn train --blas-threads 1`` is the
     CLI's switch. Setting ``OPENBLAS_NUM_THREADS=1`` before NumPy is imported does the same. The
-    thread count changes results in the last bits (see ``tf_nn/DETERMINISM.md``)."""
+    thread count changes results in the last bits (see the README's "Determinism in detail")."""
     try:
         import threadpoolctl
     except ImportError:

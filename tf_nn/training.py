@@ -57,7 +57,7 @@ class KerasTrainer:
 
     ``seed`` (optional) turns on TensorFlow's op determinism and seeds Python, NumPy and Keras with
     it (:func:`tf_nn.runtime.enable_determinism`) *before* the twin is built, so the generators of
-    Keras's own Dropout layers start from the same state run after run (see ``tf_nn/DETERMINISM.md``).
+    Keras's own Dropout layers start from the same state run after run (see the README's "Determinism in detail").
     """
 
     backend = "tf"
