@@ -18,16 +18,7 @@ from numpy_nn.functional import reference as R
 from numpy_nn.optimizers import BLOCK, SGD, Adam
 
 from .test_gradcheck import conv_cases, distinct_values, seeds
-
-ROUNDOFF = 1e-12
-
-
-def assert_roundoff(fast, ref, what):
-    assert fast.shape == ref.shape, f"{what}: shape {fast.shape} vs plain {ref.shape}"
-    scale = max(1.0, float(np.max(np.abs(ref)))) if ref.size else 1.0
-    err = float(np.max(np.abs(fast - ref))) if ref.size else 0.0
-    assert err <= ROUNDOFF * scale, f"{what}: max abs difference {err:.3e} (scale {scale:.3g})"
-
+from .test_reference_paths import assert_roundoff
 
 @given(conv_cases())
 def test_conv2d_backward_without_the_input_gradient_gives_the_same_kernel_and_bias_gradients(case):
