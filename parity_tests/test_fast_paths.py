@@ -18,7 +18,6 @@ from numpy_nn.functional import reference as R
 from numpy_nn.optimizers import BLOCK, SGD, Adam
 
 from .test_gradcheck import conv_cases, distinct_values, seeds
-from .test_reference_paths import assert_roundoff
 
 @given(conv_cases())
 def test_conv2d_backward_without_the_input_gradient_gives_the_same_kernel_and_bias_gradients(case):
