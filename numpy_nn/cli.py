@@ -243,18 +243,23 @@ def _thread_settings():
     return threads
 
 
+def _prepare_folder(folder, option, what, hint=""):
+    """Create ``folder`` for ``option`` (e.g. --out); OutputError naming it if that is impossible."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: {option} must be a folder{hint}, and this is a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{folder}: cannot create the {what} folder: {e.strerror or e}") from None
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"{folder}: the {what} folder is not writable")
+    return folder
+
+
 def _prepare_out(out):
     """Create the output folder; OutputError if that is impossible."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: --out must be a folder, and this is a file")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"{out}: cannot create the output folder: {e.strerror or e}") from None
-    if not os.access(out, os.W_OK):
-        raise OutputError(f"{out}: the output folder is not writable")
-    return out
+    return _prepare_folder(out, "--out", "output")
 
 
 def _load_data(args, limit, stream):
@@ -273,17 +278,7 @@ def _load_data(args, limit, stream):
 
 def _prepare_save(folder):
     """Create the --save folder (OutputError if impossible); nothing is written in it until an epoch ends."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{folder}: --save must be a folder (checkpoints go to {folder}/<model>-<backend>.npz), "
-                          "and this is a file")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"{folder}: cannot create the checkpoint folder: {e.strerror or e}") from None
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"{folder}: the checkpoint folder is not writable")
-    return folder
+    return _prepare_folder(folder, "--save", "checkpoint", f" (checkpoints go to {folder}/<model>-<backend>.npz)")
 
 
 def _read_resume_points(folder, names, backends):
