@@ -1,20 +1,26 @@
 """The machine a run happened on, the libraries and thread counts it used, and its own ceilings.
 
 Every report carries this block, so a number can always be read against the hardware that made it:
-CPU model and cores, GPU (if any), library versions, the BLAS and TensorFlow thread counts, the
-load average before and after (other work on the machine shows up there), and two ceilings measured
-in the same run: a large float32 matrix product (GFLOP/s) and a large memory copy (GB/s).
+the configuration record shared with ``metrics.json`` and the parity report
+(:func:`numpy_nn.app.environment.describe`: CPU model and ISA level, oneDNN, BLAS and its live
+threads, TensorFlow's thread pools, versions), plus what only a benchmark needs: memory, GPUs, the
+thread counts asked for, the load average before and after (other work on the machine shows up
+there), and two ceilings measured in the same run: a large float32 matrix product (GFLOP/s) and a
+large memory copy (GB/s).
 """
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
-import sys
 import time
 
+# No numpy_nn at module level: importing it imports NumPy, and the harness imports THREAD_ENV and
+# available_cpus to set the thread variables before NumPy is first imported.
+
 #: Environment variables that fix the BLAS/OpenMP thread count; read when numpy is first imported.
-THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS")
+#: The same list as numpy_nn.app.environment.BLAS_THREAD_ENV (parity_tests/test_environment.py checks).
+THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+              "BLIS_NUM_THREADS")
 
 
 def available_cpus():
@@ -22,17 +28,6 @@ def available_cpus():
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def memory_gib():
@@ -120,49 +115,27 @@ def nvidia_smi():
     return lines or None
 
 
-def blas_info(np):
-    """What numpy says about its BLAS, and threadpoolctl's view of the live thread pools if installed."""
-    info = {}
-    try:
-        cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        info["blas"] = f"{cfg.get('name')} {cfg.get('version')}"
-    except Exception:
-        info["blas"] = "unknown"
-    try:
-        import threadpoolctl
-    except ImportError:
-        info["threadpools"] = "threadpoolctl not installed (threads from the environment variables)"
-    else:
-        info["threadpools"] = [{k: p.get(k) for k in ("user_api", "internal_api", "num_threads", "version")}
-                               for p in threadpoolctl.threadpool_info()]
-    return info
-
-
 def describe(np, tf=None, cupy=None, threads=None, tf_threads=None):
-    """The machine, library and thread block of the report (JSON-ready)."""
-    import numpy_nn
+    """The machine, library and thread block of the report (JSON-ready).
 
+    ``environment`` is :func:`numpy_nn.app.environment.describe` (with TensorFlow's part when ``tf``
+    is given), the record ``metrics.json`` and the parity report carry too. The keys beside it are
+    the ones the harness and :mod:`benchmarks.report` read (``cpu``, the CPU counts, ``versions``,
+    ``threads`` with what was requested) and what only a benchmark needs (memory, GPUs). ``np`` is
+    the NumPy being timed: the same module the environment record describes."""
+    from numpy_nn.app import environment
+
+    env = environment.describe(tensorflow=tf is not None)
+    cpu = env["cpu"]
     info = {
-        "cpu": cpu_model(), "cpus_available": available_cpus(), "cpus_total": os.cpu_count(),
-        "memory_gib": memory_gib(), "platform": platform.platform(), "python": sys.version.split()[0],
-        "gpu": nvidia_smi(),
-        "versions": {"numpy": np.__version__, "numpy_nn": getattr(numpy_nn, "__version__", "?")},
+        "cpu": cpu["model"], "cpus_available": cpu["cpus_available"], "cpus_total": cpu["cpus_total"],
+        "memory_gib": memory_gib(), "gpu": nvidia_smi(),
+        "versions": dict(env["versions"], numpy=np.__version__),
         "threads": {"requested": threads, "env": {k: os.environ.get(k) for k in THREAD_ENV}},
+        "environment": env,
     }
-    info["threads"].update(blas_info(np))
     if tf is not None:
-        info["versions"]["tensorflow"] = tf.__version__
-        try:
-            import keras
-            info["versions"]["keras"] = keras.__version__
-        except ImportError:
-            pass
-        info["threads"]["tensorflow"] = {
-            "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-            "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
-            "requested": tf_threads,
-            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (TensorFlow's default: on for x86)"),
-        }
+        info["threads"]["tensorflow"] = {**(env["threads"]["tensorflow"] or {}), "requested": tf_threads}
         info["tf_gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
     if cupy is not None:
         info["versions"]["cupy"] = cupy.__version__

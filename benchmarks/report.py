@@ -60,24 +60,58 @@ def _sharing_line(run):
     return "; ".join(parts) or "-"
 
 
+def _environment(m):
+    """The run's :func:`numpy_nn.app.environment.describe` record; for a results.json written before
+    there was one, the same shape rebuilt from the old keys, with None where they said nothing."""
+    if "environment" in m:
+        return m["environment"]
+    th = m["threads"]
+    tf_threads = th.get("tensorflow")
+    onednn = (tf_threads or {}).get("TF_ENABLE_ONEDNN_OPTS", "unset")
+    pools = th.get("threadpools") if isinstance(th.get("threadpools"), list) else None
+    return {"cpu": {"model": m["cpu"], "isa": None, "flags": None},
+            "blas": {"build": {"name": th.get("blas"), "version": None}, "pools": pools},
+            "threads": {"blas": None, "env": {}, "tensorflow": tf_threads},
+            "onednn": {"TF_ENABLE_ONEDNN_OPTS": "unset" if onednn.startswith("unset") else onednn,
+                       "enabled": None, "default_here": None},
+            "versions": {"python": m.get("python"), **m["versions"]}, "platform": m.get("platform")}
+
+
+def _onednn_text(env, tf_used):
+    o = env["onednn"]
+    state = {True: "on", False: "off"}.get(o["enabled"], "not recorded" if tf_used else "TensorFlow not used")
+    value = o["TF_ENABLE_ONEDNN_OPTS"]
+    value = "TF_ENABLE_ONEDNN_OPTS unset" if value == "unset" else f"TF_ENABLE_ONEDNN_OPTS={value}"
+    default = {True: "on", False: "off"}.get(o.get("default_here"), "not recorded")
+    return (f"{state} ({value}; TensorFlow's default, on only for CPUs with AVX512_VNNI, AVX512_BF16, "
+            f"AVX_VNNI or AMX, is {default} on this one)")
+
+
 def _machine_lines(run):
     m = run["machine"]
-    th, v, c = m["threads"], m["versions"], run["ceilings"]
+    env = _environment(m)
+    th, c = m["threads"], run["ceilings"]
     gpu = "; ".join(m["gpu"]) if m.get("gpu") else "none found by nvidia-smi"
     tf_threads = th.get("tensorflow")
-    tf_line = (f"TensorFlow intra-op {tf_threads['intra_op']}, inter-op {tf_threads['inter_op']}, "
-               f"oneDNN {tf_threads['TF_ENABLE_ONEDNN_OPTS']}") if tf_threads else "TensorFlow not used"
+    tf_line = (f"TensorFlow intra-op {tf_threads['intra_op']}, inter-op {tf_threads['inter_op']} "
+               "(0: TensorFlow's default)" if tf_threads else "TensorFlow not used")
     blas_env = ", ".join(f"{k}={val}" for k, val in th["env"].items() if val is not None)
-    pools = th.get("threadpools")
-    if isinstance(pools, list):
-        pools = ", ".join(f"{p['internal_api']} {p['num_threads']}" for p in pools)
+    pools = env["blas"]["pools"]
+    pools = ("threadpoolctl not installed" if pools is None else
+             ", ".join(f"{p['internal_api']} {p['num_threads']}" for p in pools) or "none found")
+    build = env["blas"]["build"]
+    cpu = env["cpu"]
+    flags = "" if not cpu.get("flags") else f"; flags: {' '.join(cpu['flags'])}"
     mm = c["matmul_gflops"]
     mm_text = ", ".join(f"{k} {val['median']:.1f}" for k, val in mm.items())
     rows = [
-        ("CPU", f"{m['cpu']} ({m['cpus_available']} of {m['cpus_total']} CPUs available to this run)"),
-        ("memory", f"{m['memory_gib']} GiB"), ("GPU", gpu), ("platform", m["platform"]),
-        ("versions", ", ".join(f"{k} {val}" for k, val in {"python": m["python"], **v}.items())),
-        ("BLAS", f"{th.get('blas')}; threads: {pools} ({blas_env})"),
+        ("CPU", f"{cpu['model']} ({cpu['isa'] or 'ISA not recorded'}{flags}); "
+                f"{m['cpus_available']} of {m['cpus_total']} CPUs available to this run"),
+        ("oneDNN", _onednn_text(env, tf_threads is not None)),
+        ("memory", f"{m['memory_gib']} GiB"), ("GPU", gpu), ("platform", env["platform"]),
+        ("versions", ", ".join(f"{k} {val}" for k, val in {**env["versions"], **m["versions"]}.items())),
+        ("BLAS", f"{' '.join(str(v) for v in (build['name'], build['version']) if v) or 'unknown'}; "
+                 f"threads per live pool: {pools} ({blas_env or 'no thread variables set'})"),
         ("threads", f"{th['requested']} for both: NumPy's BLAS via the environment above; {tf_line}"),
         ("load average (1, 5, 15 min)", f"before {m.get('load_before')}, after {m.get('load_after')}"),
         ("other processes", _sharing_line(run)),
@@ -89,6 +123,13 @@ def _machine_lines(run):
         rows.append(("GPU ceilings", f"CuPy float32 {g['matmul_n']}^3 matmul {g['matmul_gflops_used']:.0f} GFLOP/s; "
                                      f"device copy {g['copy_gbps_used']:.0f} GB/s"))
     return ["| | |", "|---|---|"] + [f"| {k} | {val} |" for k, val in rows]
+
+
+def configuration_line(run):
+    """The report's header line: :func:`numpy_nn.app.environment.one_line` of the run's record."""
+    from numpy_nn.app.environment import one_line
+
+    return one_line(_environment(run["machine"]))
 
 
 def _table(results, rows, ratios, rate_key, rate_label):
@@ -177,7 +218,8 @@ def write_markdown(path, run, figures):
     for res in results:
         by_group.setdefault(res["group"], []).append(res)
     out = [f"# numpy_nn vs TensorFlow: benchmark ({'quick' if run['quick'] else 'full'} run)", "",
-           f"Command: `{run['command']}`  ", f"Started {run['started']}, took {run['duration_s']:.0f} s.", "",
+           f"Command: `{run['command']}`  ", f"Started {run['started']}, took {run['duration_s']:.0f} s.  ",
+           f"Configuration: {configuration_line(run)}.", "",
            "Times are per call: median over all timed calls and, in brackets, the interquartile range, in ms. "
            "Contenders alternate round by round in one process; `a / b` is the ratio of their medians "
            "(below 1: numpy_nn is faster). GEMM fractions count the flops of the matrix products "

@@ -434,6 +434,8 @@ def write_json(path, payload):
 
 
 def _metrics(args, argv, source, data, results, figures, seconds):
+    from .app.environment import describe
+
     (x_train, _), (x_test, _) = data
     versions = {"numpy_nn": __version__, "numpy": np.__version__, "python": platform.python_version()}
     tensorflow = sys.modules.get("tensorflow")  # only if this run imported it
@@ -453,6 +455,7 @@ def _metrics(args, argv, source, data, results, figures, seconds):
         "total_seconds": seconds,
         "threads": _thread_settings(),
         "versions": versions,
+        "environment": describe(tensorflow=None),  # TensorFlow's part only if this run imported it
     }
 
 

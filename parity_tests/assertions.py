@@ -106,24 +106,224 @@ def assert_same_dtype(actual, expected, *, op, what="output"):
 
 
 def compare_trajectory(initial, ours, theirs, tolerance):
-    """Compare two optimisation histories (lists over steps of lists of parameters) after every step.
-
-    The scale of step t is the size of the numbers that went into it: the largest |parameter| so
-    far, or the path length ``sum_s max|w_s - w_(s-1)|`` if that is larger (a parameter that
-    crosses 0 is the small difference of large updates). Returns ``(worst comparison, step, k)``:
+    """Compare two optimisation histories (lists over steps of lists of parameters) after every step,
+    at the :class:`TrajectoryScale` of the reference history. Returns ``(worst comparison, step, k)``:
     the first failing one, or the one with the largest error."""
-    worst = (None, 0, 0)
-    for k, w0 in enumerate(initial):
-        previous = np.asarray(w0, dtype=np.float64)
-        largest, path = float(np.max(np.abs(previous))), 0.0
-        for step, (mine, ref) in enumerate(zip(ours, theirs), 1):
-            current = np.asarray(ref[k], dtype=np.float64)
-            largest = max(largest, float(np.max(np.abs(current))))
-            path += float(np.max(np.abs(current - previous)))
-            previous = current
-            cmp = compare(mine[k], ref[k], tolerance, scale=max(largest, path))
+    scale, worst = TrajectoryScale(initial), (None, 0, 0)
+    for step, (mine, ref) in enumerate(zip(ours, theirs), 1):
+        for k, s in enumerate(scale.update(ref)):
+            cmp = compare(mine[k], ref[k], tolerance, scale=s)
             if not cmp.passed:
                 return cmp, step, k
             if worst[0] is None or cmp.error > worst[0].error:
                 worst = (cmp, step, k)
     return worst
+
+
+# --- float32 verdicts from a float64 oracle -------------------------------------------------------
+@dataclass
+class OracleComparison:
+    """One float32 comparison judged against the float64 oracle (see :func:`compare_with_oracle`).
+
+    ``e_np`` / ``e_tf``: each framework's float32 error against the float64 result, in units of the
+    scale (max-norm, or 2-norm relative for norm-wise tolerances); ``diff``: NumPy's float32 result
+    against TensorFlow's in the same units (what the two disagree by, for the report)."""
+
+    passed: bool
+    e_np: float
+    e_tf: float
+    diff: float
+    cap: float
+    floor: float
+    ratio: float
+    scale: float
+    agree64: Comparison       # NumPy's float64 result against TensorFlow's
+    failure: str = ""         # which condition failed, in words
+    worst: dict = None        # {"numpy" | "tensorflow": (index, float32 value, float64 value)}
+    median: tuple = None      # (numpy, tensorflow) median element errors / scale, when the ratio uses them
+
+    @property
+    def error(self):
+        """The larger of the two float32 errors (what the cap bounds)."""
+        return max(self.e_np, self.e_tf)
+
+    # what Row.add reads, so a report row can take either kind of comparison
+    @property
+    def max_abs_error(self):
+        return self.error * self.scale
+
+    def describe(self):
+        eps = float(np.finfo(np.float32).eps)
+        lines = [f"float32 error against the float64 oracle: numpy {self.e_np:.3e} ({self.e_np / eps:.1f} ulp), "
+                 f"tensorflow {self.e_tf:.3e} ({self.e_tf / eps:.1f} ulp); cap {self.cap:.0e}, "
+                 f"accuracy ratio <= {self.ratio:g} above a floor of {self.floor:.1e} (units: the scale {self.scale:.3e})",
+                 f"numpy and tensorflow float32 differ by {self.diff:.3e}; float64 results differ by "
+                 f"{self.agree64.error:.3e}"]
+        for side, (index, value, truth) in (self.worst or {}).items():
+            lines.append(f"worst {side} element at index {index}: float32 {value!r} vs float64 {truth!r}")
+        if self.median is not None:
+            lines.append(f"median element error (what the ratio compares): numpy {self.median[0]:.3e}, "
+                         f"tensorflow {self.median[1]:.3e}")
+        if self.failure:
+            lines.insert(0, self.failure)
+        return "\n  ".join(lines)
+
+
+def _float32_error(x32, truth, scale, norm):
+    """``(error, index)``: max |x32 - truth| / scale (or the 2-norm relative error), computed in float64;
+    where the truth is not finite, x32 must equal it (else the error is infinite there)."""
+    x = _to_numpy(x32).astype(np.float64)
+    finite = np.isfinite(truth)
+    same_nonfinite = (x == truth) | (np.isnan(x) & np.isnan(truth))
+    err = np.where(finite, np.abs(x - np.where(finite, truth, 0.0)), np.where(same_nonfinite, 0.0, np.inf))
+    err = np.where(np.isnan(err), np.inf, err)
+    if err.size == 0:
+        return 0.0, ()
+    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
+    if norm:
+        ref = float(np.linalg.norm(np.where(finite, truth, 0.0)))
+        total = float(np.linalg.norm(err))
+        return (total / ref if ref > 0 else (0.0 if total == 0 else np.inf)), index
+    largest = float(err[index])
+    return (largest / scale if scale > 0 else (0.0 if largest == 0 else np.inf)), index
+
+
+def compare_with_oracle(np32, tf32, np64, tf64, cap, tol64, scale=None, ratio=None, floor=None, typical=False):
+    """Judge a float32 comparison by what float32 arithmetic allows, not by one machine's numbers.
+
+    ``np32``/``tf32``: each framework's float32 result; ``np64``/``tf64``: the same computation in
+    float64 on the same inputs (the float32 numbers, held exactly). Passes when
+
+    1. ``np64`` and ``tf64`` agree within ``tol64``: both frameworks compute the same thing;
+    2. each float32 error against the float64 result, ``e_np = |np32 - tf64|`` and
+       ``e_tf = |tf32 - tf64|`` (max-norm over the array / scale S, or 2-norm relative when ``cap`` is
+       norm-wise), is within the cap ``cap.atol``;
+    3. neither is much less accurate than the other: ``e_np <= c * max(e_tf, floor)`` and
+       ``e_tf <= c * max(e_np, floor)``, with ``c`` = ``ORACLE_RATIO`` and ``floor`` =
+       ``ORACLE_FLOOR_ULPS`` float32 ulps of S (see :mod:`parity_tests.tolerances`).
+
+    ``|np32 - tf32| <= e_np + e_tf`` always holds, so a bound on the difference alone would check
+    nothing that 2. does not; 3. is the check that a float32 implementation has lost accuracy that the
+    other keeps. ``scale``: as in :func:`compare` (default max |tf64|).
+
+    ``typical=True`` (training trajectories): 3. compares the *median* element error / S instead,
+    which a rare discrete event in one run (a ReLU unit whose pre-activation is within rounding of 0
+    switching in one float32 run only, moving a few weights by a whole step) does not dominate, while
+    an implementation that is less accurate everywhere still moves it."""
+    from .tolerances import ORACLE_FLOOR_ULPS, ORACLE_RATIO
+
+    ratio = ORACLE_RATIO if ratio is None else ratio
+    floor = ORACLE_FLOOR_ULPS * float(np.finfo(np.float32).eps) if floor is None else floor
+    agree64 = compare(np64, tf64, tol64, scale)
+    truth = _to_numpy(tf64).astype(np.float64)
+    finite = np.isfinite(truth)
+    ref_scale = float(np.max(np.abs(truth[finite]))) if finite.any() else 0.0
+    s = ref_scale if scale is None else max(float(scale), ref_scale)
+    e_np, i_np = _float32_error(np32, truth, s, cap.norm)
+    e_tf, i_tf = _float32_error(tf32, truth, s, cap.norm)
+    diff, _ = _float32_error(np32, _to_numpy(tf32).astype(np.float64), s, cap.norm)
+    a, b = _to_numpy(np32), _to_numpy(tf32)
+    median = None
+    r_np, r_tf = e_np, e_tf
+    if typical and a.shape == truth.shape == b.shape and truth.size and s > 0:
+        median = tuple(float(np.median(np.abs(v.astype(np.float64) - truth))) / s for v in (a, b))
+        r_np, r_tf = median
+    worst = {}
+    if a.shape == truth.shape and b.shape == truth.shape and truth.size:
+        worst = {"numpy": (i_np, a[i_np].item(), truth[i_np].item()),
+                 "tensorflow": (i_tf, b[i_tf].item(), truth[i_tf].item())}
+    failure = ""
+    if a.shape != truth.shape or b.shape != truth.shape:
+        failure = f"shapes differ: numpy {a.shape}, tensorflow {b.shape}, float64 {truth.shape}"
+    elif not agree64.passed:
+        failure = ("the float64 results differ beyond float64 rounding (the frameworks compute different "
+                   f"things): {agree64.error:.3e} > {tol64}")
+    elif e_np > cap.atol or e_tf > cap.atol:
+        failure = f"a float32 error exceeds the cap {cap}"
+    elif r_np > ratio * max(r_tf, floor):
+        failure = f"numpy's float32 result is more than {ratio:g}x less accurate than tensorflow's"
+    elif r_tf > ratio * max(r_np, floor) and not cap.tensorflow_less_accurate:
+        failure = f"tensorflow's float32 result is more than {ratio:g}x less accurate than numpy's"
+    return OracleComparison(not failure, e_np, e_tf, diff, cap.atol, floor, ratio, s, agree64, failure, worst, median)
+
+
+def assert_oracle(np32, tf32, np64, tf64, cap, tol64, *, op, what="output", sample=None, scale=None):
+    """:func:`compare_with_oracle`, raising ``AssertionError`` naming the op, its arguments, both
+    errors, the cap and the worst elements."""
+    cmp = compare_with_oracle(np32, tf32, np64, tf64, cap, tol64, scale)
+    if not cmp.passed:
+        args = f"\n  arguments: {sample.describe()}" if sample is not None else ""
+        raise AssertionError(f"{op} float32, {what}: {cmp.failure}{args}\n  {cmp.describe()}")
+    return cmp
+
+
+def assert_parity(dtype, ours, theirs, oracle, tolerances, *, op, what="output", sample=None, scale=None):
+    """The verdict of one comparison in either dtype. ``tolerances``: ``{"float32": cap, "float64":
+    tol}`` (a row of :mod:`parity_tests.tolerances`).
+
+    float64: NumPy's result against TensorFlow's within the tight float64 tolerance (:func:`assert_close`).
+    float32: :func:`assert_oracle`, with ``oracle()`` returning ``(numpy float64, tensorflow float64)``
+    on the same inputs; it is called only for float32."""
+    if str(dtype) == "float64":
+        return assert_close(ours, theirs, tolerances["float64"], op=op, what=what, dtype=dtype, sample=sample, scale=scale)
+    np64, tf64 = oracle()
+    return assert_oracle(ours, theirs, np64, tf64, tolerances["float32"], tolerances["float64"], op=op, what=what,
+                         sample=sample, scale=scale)
+
+
+class TrajectoryScale:
+    """The scale of each step of an optimisation run, per parameter: the largest |parameter| so far,
+    or the path length ``sum_s max|w_s - w_(s-1)|`` if that is larger (a parameter that crosses 0 is
+    the small difference of large updates). Feed it the reference parameters after every step."""
+
+    def __init__(self, initial):
+        self.previous = [np.asarray(w, dtype=np.float64) for w in initial]
+        self.largest = [float(np.max(np.abs(w))) if w.size else 0.0 for w in self.previous]
+        self.path = [0.0] * len(self.previous)
+
+    def update(self, params):
+        """Take the parameters after one more step; return each parameter's scale for that step."""
+        for k, w in enumerate(params):
+            current = np.asarray(w, dtype=np.float64)
+            self.largest[k] = max(self.largest[k], float(np.max(np.abs(current))))
+            self.path[k] += float(np.max(np.abs(current - self.previous[k])))
+            self.previous[k] = current
+        return [max(a, b) for a, b in zip(self.largest, self.path)]
+
+
+class OracleTrajectory:
+    """Judges four runs step by step (see :func:`compare_trajectory_with_oracle`) without keeping
+    their histories: call :meth:`step` after every step, then read ``failure`` (the first failing
+    ``(comparison, step, k)``, or None) and ``worst`` (the largest float32 error)."""
+
+    def __init__(self, initial, cap, tol64, typical=False):
+        self.scale = TrajectoryScale(initial)
+        self.cap, self.tol64, self.typical = cap, tol64, typical
+        self.failure, self.worst = None, (None, 0, 0)
+
+    def step(self, step, runs):
+        """``runs``: ``{"np32", "tf32", "np64", "tf64"}`` parameter lists after step ``step``."""
+        for k, scale in enumerate(self.scale.update(runs["tf64"])):
+            cmp = compare_with_oracle(runs["np32"][k], runs["tf32"][k], runs["np64"][k], runs["tf64"][k],
+                                      self.cap, self.tol64, scale, typical=self.typical)
+            if not cmp.passed and self.failure is None:
+                self.failure = (cmp, step, k)
+            if self.worst[0] is None or cmp.error > self.worst[0].error:
+                self.worst = (cmp, step, k)
+
+    @property
+    def verdict(self):
+        return self.failure or self.worst
+
+
+def compare_trajectory_with_oracle(initial, np32, tf32, np64, tf64, cap, tol64, typical=False):
+    """:func:`compare_with_oracle` after every step of four optimisation histories (NumPy and
+    TensorFlow, float32 and float64, from the same start and on the same gradients), at the
+    :class:`TrajectoryScale` of the float64 history. Returns ``(comparison, step, k)``: the first
+    failing one, or the one with the largest float32 error."""
+    judge = OracleTrajectory(initial, cap, tol64, typical)
+    for step, runs in enumerate(zip(np32, tf32, np64, tf64), 1):
+        judge.step(step, dict(zip(("np32", "tf32", "np64", "tf64"), runs)))
+        if judge.failure:
+            break
+    return judge.verdict

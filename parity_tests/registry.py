@@ -56,6 +56,9 @@ class OpInfo:
     #: ``(sample, dout) -> S``: the scale of the VJP comparison when the gradient is computed by
     #: cancellation (None: max |reference gradient|). See ``tolerances``.
     vjp_scale: Callable = None
+    #: ``sample -> S`` for the forward comparison, when the output can be much smaller than the
+    #: terms it is computed from (None: max |reference output|).
+    forward_scale: Callable = None
 
     def samples(self, dtype):
         return self.strategy(dtype)
@@ -196,6 +199,14 @@ def _loss_scale(sample, dout):
     return float(np.max(np.abs(dout), initial=0.0)) / (n if sample.kwargs.get("reduction", "mean") == "mean" else 1)
 
 
+def _loss_forward_scale(sample):
+    """For the cross-entropies, each per-example loss ``log(sum_c exp z_c) - z_y`` (or ``-log c_y``) is
+    computed from terms of size >= 1 (the sum is >= 1) and has an absolute error of ~eps even when the
+    loss itself is ~1e-5 (a confident right answer): the scale is 1 per example, N for ``"sum"``."""
+    n = sample.args[0].shape[0]
+    return float(n) if sample.kwargs.get("reduction", "mean") == "sum" else 1.0
+
+
 def _overlap_scale(sample, dout):
     """For max-pool, a pixel that wins several overlapping windows sums their dout entries (in
     another order than TensorFlow): the scale is |dout|."""
@@ -215,9 +226,11 @@ OPS = [
            _softmax_errors, vjp_scale=_axis_sum_scale),
     OpInfo("softmax_cross_entropy", F.softmax_cross_entropy_forward, F.softmax_cross_entropy_backward,
            TF.softmax_cross_entropy, S.logits_and_labels, (0,), _loss_errors,
-           "from_logits=True; sparse, one-hot and soft labels; mean/sum/none", vjp_scale=_loss_scale),
+           "from_logits=True; sparse, one-hot and soft labels; mean/sum/none", vjp_scale=_loss_scale,
+           forward_scale=_loss_forward_scale),
     OpInfo("cross_entropy", F.cross_entropy_forward, F.cross_entropy_backward, TF.cross_entropy, S.probs_and_labels,
-           (0,), lambda: _loss_errors("probs"), "from_logits=False (Keras clipping); clipped entries included", vjp_scale=_loss_scale),
+           (0,), lambda: _loss_errors("probs"), "from_logits=False (Keras clipping); clipped entries included", vjp_scale=_loss_scale,
+           forward_scale=_loss_forward_scale),
     OpInfo("dense", F.dense_forward, F.dense_backward, TF.dense, S.dense_inputs, (0, 1, 2), _dense_errors),
     OpInfo("conv2d", F.conv2d_forward, F.conv2d_backward, TF.conv2d, S.conv2d_inputs, (0, 1, 2), _conv_errors,
            "kernels 1-5, strides 1-3, valid/same"),

@@ -8,9 +8,12 @@
 
 Every row draws its own examples from the registry's Hypothesis strategies (seeded with
 ``--seed``, no shrinking, no example database), so the report is reproducible and independent of
-pytest. Columns: what was compared, dtype, examples tried, the largest absolute error, the largest
-error relative to the reference's scale (what the tolerance bounds), the tolerance, where the worst
-error was (forward output or which gradient), and pass/fail. The exit status is 0 when every row
+pytest. Columns: what was compared, dtype, examples tried, how far NumPy's and TensorFlow's results
+differ (largest absolute and scale-relative difference), for float32 each framework's largest error
+against the float64 oracle (same inputs in float64; relative to the scale) and which of the two is
+closer to it, the cap (float32) or tolerance (float64), where the worst difference was (forward
+output or which gradient), and pass/fail. A float32 row passes when the float64 results agree, both
+errors are under the cap and neither is much larger than the other (``compare_with_oracle``). The exit status is 0 when every row
 passes, 1 otherwise.
 """
 from __future__ import annotations
@@ -26,20 +29,33 @@ import numpy as np
 
 @dataclass
 class Row:
+    """One line of the report: the worst over its examples of how far NumPy and TensorFlow differ
+    and, for float32, how far each is from the float64 oracle."""
+
     what: str
     dtype: str
     tolerance: object
     examples: int = 0
-    max_abs: float = 0.0
-    max_rel: float = 0.0
+    max_abs: float = 0.0      # max |numpy - tensorflow|
+    max_rel: float = 0.0      # the same, relative to the scale
+    e_np: float = None        # float32: numpy's max error against the float64 oracle (units of the scale)
+    e_tf: float = None        # float32: tensorflow's
     worst: str = ""
     passed: bool = True
     failures: list = field(default_factory=list)
 
     def add(self, cmp, where, describe=""):
-        self.max_abs = max(self.max_abs, cmp.max_abs_error)
-        if cmp.error > self.max_rel or not self.worst:
-            self.max_rel, self.worst = max(self.max_rel, cmp.error), where
+        """Take a :class:`~parity_tests.assertions.Comparison` (float64: numpy against tensorflow) or
+        an :class:`~parity_tests.assertions.OracleComparison` (float32)."""
+        if hasattr(cmp, "e_np"):
+            diff = cmp.diff
+            self.max_abs = max(self.max_abs, cmp.diff * cmp.scale)
+            self.e_np, self.e_tf = max(self.e_np or 0.0, cmp.e_np), max(self.e_tf or 0.0, cmp.e_tf)
+        else:
+            diff = cmp.error
+            self.max_abs = max(self.max_abs, cmp.max_abs_error)
+        if diff > self.max_rel or not self.worst:
+            self.max_rel, self.worst = max(self.max_rel, diff), where
         if not cmp.passed:
             self.passed = False
             if len(self.failures) < 3:
@@ -65,30 +81,49 @@ def _run_examples(strategy, body, n, seed):
     return count[0]
 
 
+def _verdict(dtype, ours, theirs, oracle, tolerances, scale=None, typical=False):
+    """float64: numpy against tensorflow; float32: against the float64 oracle (``oracle()`` gives
+    ``(numpy float64, tensorflow float64)``)."""
+    from .assertions import compare, compare_with_oracle
+
+    if dtype == "float64":
+        return compare(ours, theirs, tolerances["float64"], scale)
+    np64, tf64 = oracle()
+    return compare_with_oracle(ours, theirs, np64, tf64, tolerances["float32"], tolerances["float64"], scale,
+                               typical=typical)
+
+
 def op_rows(names, dtypes, n, seed):
     from hypothesis import strategies as st
 
-    from .assertions import compare
     from .registry import OPS
     from .strategies import seeds, upstream
+    from .tolerances import OP_TOLERANCES
 
     rows = []
     for op in OPS:
         if names and op.name not in names:
             continue
         for dtype in dtypes:
-            row = Row(op.name, dtype, op.tolerance(dtype))
+            row, tol = Row(op.name, dtype, op.tolerance(dtype)), OP_TOLERANCES[op.name]
 
-            def body(example, op=op, row=row, dtype=dtype):
+            def body(example, op=op, row=row, dtype=dtype, tol=tol):
                 sample, dout_seed = example
+                s64 = sample.astype("float64")
                 out, _ = op.run_numpy(sample)
-                row.add(compare(out, op.run_tensorflow(sample), row.tolerance), "forward", sample.describe())
+                scale = op.forward_scale(sample) if op.forward_scale else None
+                oracle = lambda: (op.run_numpy(s64)[0], op.run_tensorflow(s64))  # noqa: E731
+                row.add(_verdict(dtype, out, op.run_tensorflow(sample), oracle, tol, scale), "forward", sample.describe())
                 dout = upstream(np.random.default_rng(dout_seed), np.shape(out), dtype)
+                d64 = dout.astype(np.float64)
                 scale = op.vjp_scale(sample, dout) if op.vjp_scale else None
-                for i, name, g, ref in zip(op.grad_argnums, op.grad_names(sample), op.numpy_vjp(sample, dout),
-                                           op.tensorflow_vjp(sample, dout)):
+                grads64 = (list(zip(op.numpy_vjp(s64, d64), op.tensorflow_vjp(s64, d64))) if dtype == "float32"
+                           else None)
+                for k, (i, name, g, ref) in enumerate(zip(op.grad_argnums, op.grad_names(sample),
+                                                          op.numpy_vjp(sample, dout), op.tensorflow_vjp(sample, dout))):
                     if sample.args[i] is not None:
-                        row.add(compare(g, ref, row.tolerance, scale), f"d{name}", sample.describe())
+                        row.add(_verdict(dtype, g, ref, lambda k=k: grads64[k], tol, scale), f"d{name}",
+                                sample.describe())
 
             row.examples = _run_examples(st.tuples(op.samples(dtype), seeds), body, n, seed)
             rows.append(row)
@@ -99,9 +134,8 @@ def model_rows(dtypes, n, seed):
     from hypothesis import strategies as st
 
     from numpy_nn.zoo import TUTORIAL_MODELS
-    from tf_nn.parity import tutorial_step_pair
+    from tf_nn.parity import tutorial_step_oracle, tutorial_step_pair
 
-    from .assertions import compare
     from .strategies import seeds
     from .tolerances import MODEL_TOLERANCES
 
@@ -109,17 +143,23 @@ def model_rows(dtypes, n, seed):
     example = st.tuples(st.integers(0, 2**16), st.integers(1, 32), st.integers(0, 4000), st.booleans(), seeds)
     for name, tutorial in TUTORIAL_MODELS.items():
         for dtype in dtypes:
-            tol = {k: v[dtype] for k, v in MODEL_TOLERANCES.items()}
-            row = Row(f"model {name}: outputs, loss, gradients", dtype, tol["gradients"])
+            row = Row(f"model {name}: outputs, loss, gradients", dtype, MODEL_TOLERANCES["gradients"][dtype])
 
-            def body(ex, tutorial=tutorial, row=row, dtype=dtype, tol=tol):
+            def body(ex, tutorial=tutorial, row=row, dtype=dtype):
                 wseed, size, start, one_hot, mseed = ex
-                names, ours, theirs = tutorial_step_pair(tutorial, dtype, wseed, start, size, one_hot, mseed)
+                if dtype == "float64":
+                    names, ours, theirs = tutorial_step_pair(tutorial, dtype, wseed, start, size, one_hot, mseed)
+                    runs = {"np64": ours, "tf64": theirs}
+                else:
+                    names, runs = tutorial_step_oracle(tutorial, wseed, start, size, one_hot, mseed)
+                tag = dtype[-2:]
                 describe = f"seed {wseed}, batch {start}:{start + size}, {'one-hot' if one_hot else 'sparse'}"
-                row.add(compare(ours[0], theirs[0], tol["outputs"]), "outputs", describe)
-                row.add(compare(np.float64(ours[1]), np.float64(theirs[1]), tol["loss"]), "loss", describe)
-                for pname, g, ref in zip(names, ours[2], theirs[2]):
-                    row.add(compare(g, ref, tol["gradients"]), f"d {pname}", describe)
+                picks = [("outputs", "outputs", lambda r: r[0]), ("loss", "loss", lambda r: np.float64(r[1]))]
+                picks += [(f"d {p}", "gradients", lambda r, i=i: r[2][i]) for i, p in enumerate(names)]
+                for where, kind, pick in picks:
+                    oracle = lambda pick=pick: (pick(runs["np64"]), pick(runs["tf64"]))  # noqa: E731
+                    row.add(_verdict(dtype, pick(runs["np" + tag]), pick(runs["tf" + tag]), oracle,
+                                     MODEL_TOLERANCES[kind]), where, describe)
 
             row.examples = _run_examples(example, body, n, seed)
             rows.append(row)
@@ -129,9 +169,9 @@ def model_rows(dtypes, n, seed):
 def optimizer_rows(dtypes, n, seed):
     from hypothesis import strategies as st
 
-    from tf_nn.parity import run_optimizers
+    from tf_nn.parity import run_optimizers, run_optimizers_with_oracle
 
-    from .assertions import compare_trajectory
+    from .assertions import compare_trajectory, compare_trajectory_with_oracle
     from .strategies import OPTIMIZER_STEPS, adam_settings, parameters_and_gradients, sgd_settings
     from .tolerances import OPTIMIZER_TOLERANCES
 
@@ -142,12 +182,18 @@ def optimizer_rows(dtypes, n, seed):
     rows = []
     for kind, label, settings_for in variants:
         for dtype in dtypes:
-            row = Row(f"optimizer {label}, {OPTIMIZER_STEPS} steps", dtype, OPTIMIZER_TOLERANCES[kind][dtype])
+            tol = OPTIMIZER_TOLERANCES[kind]
+            row = Row(f"optimizer {label}, {OPTIMIZER_STEPS} steps", dtype, tol[dtype])
 
-            def body(ex, row=row):
+            def body(ex, row=row, dtype=dtype, tol=tol):
                 opt, (initial, grads, describe) = ex
-                ours, theirs = run_optimizers(opt, initial, grads)
-                cmp, step, k = compare_trajectory(initial, ours, theirs, row.tolerance)
+                if dtype == "float64":
+                    ours, theirs = run_optimizers(opt, initial, grads)
+                    cmp, step, k = compare_trajectory(initial, ours, theirs, tol["float64"])
+                else:
+                    r = run_optimizers_with_oracle(opt, initial, grads)
+                    cmp, step, k = compare_trajectory_with_oracle(initial, r["np32"], r["tf32"], r["np64"], r["tf64"],
+                                                                  tol["float32"], tol["float64"])
                 row.add(cmp, f"param {k}, step {step}", f"{opt!r}, {describe}")
 
             row.examples = _run_examples(st.tuples(settings_for(dtype), parameters_and_gradients(dtype)), body, n, seed)
@@ -155,36 +201,60 @@ def optimizer_rows(dtypes, n, seed):
     return rows
 
 
-def trajectory_rows(dtypes, steps=50):
+def trajectory_rows(steps=50):
+    """One row per model and optimizer and dtype, from one set of four lockstep runs (numpy_nn and
+    Keras, float32 and float64): the float64 row compares the float64 runs, the float32 row judges
+    the float32 runs by them, after every step."""
     from numpy_nn.zoo import TUTORIAL_MODELS
-    from tf_nn.parity import tutorial_trajectory
+    from tf_nn.parity import tutorial_trajectory_oracle
 
-    from .assertions import compare
+    from .assertions import OracleTrajectory, compare
     from .tolerances import TRAJECTORY_TOLERANCES
 
     rows = []
     for name, tutorial in TUTORIAL_MODELS.items():
         for kind in ("sgd", "adam"):
-            for dtype in dtypes:
-                row = Row(f"model {name}: {steps} steps of {kind}", dtype, TRAJECTORY_TOLERANCES[kind][dtype], examples=1)
-                names, ours, theirs, _ = tutorial_trajectory(tutorial, kind, dtype, steps)
-                for pname, w, ref in zip(names, ours, theirs):
-                    row.add(compare(w, ref, row.tolerance), pname, "weights")
-                rows.append(row)
+            tol = TRAJECTORY_TOLERANCES[kind]
+            row32 = Row(f"model {name}: {steps} steps of {kind}", "float32", tol["float32"], examples=1)
+            row64 = Row(f"model {name}: {steps} steps of {kind}", "float64", tol["float64"], examples=1)
+            judge = OracleTrajectory(tutorial.build(seed=0).get_weights(), tol["float32"], tol["float64"], typical=True)
+
+            def on_step(step, runs, judge=judge, row64=row64):
+                judge.step(step, runs)
+                if step == steps:
+                    for k, (w, ref) in enumerate(zip(runs["np64"], runs["tf64"])):
+                        row64.add(compare(w, ref, tol["float64"]), f"param {k}, step {step}", "weights")
+
+            names, _ = tutorial_trajectory_oracle(tutorial, kind, steps, on_step=on_step)
+            cmp, step, k = judge.verdict
+            row32.add(cmp, f"{names[k]}, step {step}", "weights")
+            rows += [row32, row64]
     return rows
 
 
 # --- output -----------------------------------------------------------------------------------
-HEADER = ("comparison", "dtype", "examples", "max abs error", "max rel error", "tolerance", "worst in", "result")
+HEADER = ("comparison", "dtype", "examples", "max abs diff", "max rel diff", "numpy err vs f64", "tf err vs f64",
+          "closer to f64", "cap / tolerance", "worst in", "result")
 
 
 def _fmt(x):
-    return "0" if x == 0 else ("inf" if math.isinf(x) else f"{x:.1e}")
+    return "-" if x is None else "0" if x == 0 else ("inf" if math.isinf(x) else f"{x:.1e}")
+
+
+def _closer(row):
+    """Which float32 result is closer to the float64 oracle, and by what factor."""
+    if row.e_np is None:
+        return "-"
+    if row.e_np == row.e_tf:
+        return "same"
+    better, worse, who = sorted([row.e_np, row.e_tf])[0], max(row.e_np, row.e_tf), \
+        ("numpy" if row.e_np < row.e_tf else "tensorflow")
+    return f"{who} ({worse / better:.1f}x)" if better > 0 else f"{who} (exact)"
 
 
 def _cells(row):
-    return (row.what, row.dtype, str(row.examples), _fmt(row.max_abs), _fmt(row.max_rel), str(row.tolerance),
-            row.worst, "pass" if row.passed else "FAIL")
+    return (row.what, row.dtype, str(row.examples), _fmt(row.max_abs), _fmt(row.max_rel), _fmt(row.e_np),
+            _fmt(row.e_tf), _closer(row), str(row.tolerance), row.worst, "pass" if row.passed else "FAIL")
 
 
 def format_table(rows, markdown=False):
@@ -198,14 +268,10 @@ def format_table(rows, markdown=False):
 
 
 def _environment():
-    import platform
+    """The configuration of this run in one line: CPU and ISA, oneDNN, BLAS and threads, versions."""
+    from numpy_nn.app.environment import describe, one_line
 
-    import tensorflow as tf
-    import keras
-
-    devices = ", ".join(d.device_type for d in tf.config.list_logical_devices()) or "none"
-    return (f"numpy {np.__version__}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-            f"Python {platform.python_version()}, devices: {devices}")
+    return one_line(describe(tensorflow=True))
 
 
 def parse_args(argv):
@@ -257,7 +323,7 @@ def main(argv=None):
     if not args.no_optimizers and not names:
         rows += optimizer_rows(dtypes, args.examples, args.seed)
     if args.trajectories and not names:
-        rows += trajectory_rows(dtypes)
+        rows += [r for r in trajectory_rows() if r.dtype in dtypes]
     elapsed = time.perf_counter() - start
 
     print(format_table(rows, args.markdown))

@@ -115,6 +115,19 @@ def test_metrics_json_holds_every_figure_of_the_table(demo_run):
     assert metrics["table"] == [line for line in out.splitlines() if line.startswith("|")]
 
 
+def test_metrics_json_records_the_environment_including_tensorflows_part(demo_run):
+    """A run with both frameworks records the configuration it ran with: CPU and ISA level, BLAS and
+    its live threads, and TensorFlow's oneDNN state, thread pools and version (numpy_nn.app.environment)."""
+    _, _, _, folder = demo_run
+    env = json.loads((folder / "metrics.json").read_text())["environment"]
+    assert env["cpu"]["model"] and env["cpu"]["isa"] in ("AVX-512", "AVX2", "other", None)
+    assert env["blas"]["build"] and "blas" in env["threads"]
+    assert env["tensorflow"]["included"] is True and env["onednn"]["enabled"] in (True, False)
+    assert env["onednn"]["TF_ENABLE_ONEDNN_OPTS"] == os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")
+    assert set(env["threads"]["tensorflow"]) == {"intra_op", "inter_op"}
+    assert {"numpy", "tensorflow", "keras"} <= set(env["versions"])
+
+
 def test_every_figure_is_written_as_a_valid_png(demo_run):
     from parity_tests.test_plots import assert_valid_png
 

@@ -64,6 +64,10 @@ class Tolerance:
     atol: float
     rtol: float = 0.0
     norm: bool = False
+    #: A float32 cap only: where TensorFlow's float32 result is known to be less accurate than
+    #: float32 allows (and why), the oracle checks that numpy_nn is not less accurate than TensorFlow
+    #: but not the reverse; the reason is pinned by a test.
+    tensorflow_less_accurate: str = ""
 
     def __str__(self):
         if self.norm:
@@ -71,6 +75,13 @@ class Tolerance:
         if self.atol == 0 and self.rtol == 0:
             return "0 (exact)"
         return f"{self.atol:.0e}" + (f" + {self.rtol:.0e}|ref|" if self.rtol else "")
+
+
+#: The float64 oracle (``assertions.compare_with_oracle``): neither framework's float32 error against
+#: the float64 result may exceed ``ORACLE_RATIO`` times the other's, or that many times a floor of
+#: ``ORACLE_FLOOR_ULPS`` float32 ulps of the result's scale (see the module docstring for why).
+ORACLE_RATIO = 8.0
+ORACLE_FLOOR_ULPS = 4
 
 
 def _t(f32, f64):
@@ -81,7 +92,7 @@ def _t(f32, f64):
 #: Per op, per dtype: applied to the forward output and to every input gradient (VJP).
 OP_TOLERANCES = {
     "relu": _t(0.0, 0.0),
-    "dropout": _t(0.0, 0.0),
+    "dropout": _t(3e-7, 0.0),
     "flatten": _t(0.0, 0.0),
     "sigmoid": _t(2e-6, 1e-14),
     "tanh": _t(2e-6, 1e-14),
@@ -97,7 +108,7 @@ OP_TOLERANCES = {
 #: One line per op for the README table: why its tolerance is what it is.
 OP_REASONS = {
     "relu": "max(x, 0) and its mask are exact in both",
-    "dropout": "x * mask * (1/(1-rate)) in the same order: exact",
+    "dropout": "x * mask * (1/(1-rate)): the same two roundings in both (exact between them), <= 2 ulp from float64",
     "flatten": "a reshape: exact",
     "sigmoid": "exp and division, a few ulps apart",
     "tanh": "different tanh implementations, a few ulps",
@@ -119,14 +130,15 @@ MODEL_TOLERANCES = {
 
 #: Weights after a training run with identical starting weights, batches and dropout masks.
 TRAJECTORY_TOLERANCES = {
-    "sgd": _t(1e-4, 1e-12),
+    "sgd": _t(Tolerance(1e-3, norm=True), 1e-12),
     "adam": _t(Tolerance(2e-2, norm=True), 1e-11),
 }
 
 #: Parameters after each of 20 optimizer steps on the same gradients.
 OPTIMIZER_TOLERANCES = {
     "sgd": _t(4e-6, 1e-14),
-    "adam": _t(1e-4, 1e-13),
+    "adam": _t(Tolerance(1e-4, tensorflow_less_accurate="Keras computes Adam's bias correction "
+                         "sqrt(1 - beta_2**t) / (1 - beta_1**t) in float32"), 1e-13),
 }
 
 

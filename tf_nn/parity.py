@@ -125,6 +125,21 @@ def run_optimizers(np_optimizer, initial, gradients, dtype=None):
     return ours, theirs
 
 
+def run_optimizers_with_oracle(np_optimizer, initial, gradients):
+    """:func:`run_optimizers` on float32 parameters and gradients, and again on the same numbers in
+    float64 with fresh optimizers of the same settings: ``{"np32", "tf32", "np64", "tf64"}`` histories."""
+    import copy
+
+    initial32 = [np.asarray(p, dtype=np.float32) for p in initial]
+    grads32 = [[np.asarray(g, dtype=np.float32) for g in step] for step in gradients]
+    runs = {}
+    for tag, dtype in (("32", np.float32), ("64", np.float64)):
+        ours, theirs = run_optimizers(copy.deepcopy(np_optimizer), [p.astype(dtype) for p in initial32],
+                                      [[g.astype(dtype) for g in step] for step in grads32])
+        runs["np" + tag], runs["tf" + tag] = ours, theirs
+    return runs
+
+
 # --- the tutorial models on real digits ----------------------------------------------------
 _SAMPLE_CACHE = {}
 
@@ -195,3 +210,96 @@ def tutorial_trajectory(tutorial, kind, dtype, steps=50, batch_size=32, seed=0):
                                 batches, masks=lambda step, n: draw_dropout_masks(model, n, rng))
     names = [f"layer {i} {type(layer).__name__} {k}" for i, layer in enumerate(model.layers) for k in layer.params]
     return names, model.get_weights(), twin.get_weights(), losses
+
+
+# --- the float64 oracle of a float32 run -------------------------------------------------------
+def build_pair(tutorial, seed, dtype="float32"):
+    """``tutorial`` built from ``seed`` in float32, and the same model in float64 holding exactly the
+    float32 weights: the float64 oracle of a float32 run must start from the same numbers."""
+    model = tutorial.build(seed=seed, dtype=dtype)
+    oracle = tutorial.build(seed=seed, dtype="float64")
+    oracle.set_weights([np.asarray(w, dtype=np.float64) for w in model.get_weights()])
+    return model, oracle
+
+
+def as_float64(value):
+    """Floating-point arrays cast to float64 (the float32 numbers, held exactly); anything else as is."""
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
+        return value.astype(np.float64)
+    return value
+
+
+def tutorial_step_oracle(tutorial, seed, start, size, one_hot=False, mask_seed=0):
+    """:func:`tutorial_step_pair` in float32, and its float64 oracle on the same weights, digits and
+    masks. Returns ``(names, {"np32", "tf32", "np64", "tf64"}: (outputs, loss, grads))``."""
+    model, oracle = build_pair(tutorial, seed)
+    x, y = tutorial_batch(tutorial, "float32", start, size, one_hot)
+    masks = draw_dropout_masks(model, size, mask_seed)
+    loss = tutorial_loss(tutorial, one_hot)
+    runs = {}
+    for tag, m, xb, yb in (("32", model, x, y), ("64", oracle, as_float64(x), as_float64(y))):
+        dtype = "float" + tag
+        twin = to_keras(m, dropout_masks=True)
+        runs["np" + tag] = numpy_step(m, xb, yb, masks, loss=loss)
+        runs["tf" + tag] = keras_step(twin, tf_losses.from_numpy(loss, dtype=dtype), xb, yb, masks)
+    names = [f"layer {i} {type(layer).__name__} {k}" for i, layer in enumerate(model.layers) for k in layer.params]
+    return names, runs
+
+
+class _KerasRun:
+    """A Keras twin trained with ``keras.Model.train_on_batch`` (eager, so injected masks apply)."""
+
+    def __init__(self, np_model, np_optimizer, loss, dtype):
+        self.model = to_keras(np_model, dropout_masks=True)
+        self.model.compile(optimizer=tf_optimizers.from_numpy(np_optimizer, dtype=dtype),
+                           loss=tf_losses.from_numpy(loss, dtype=dtype), run_eagerly=True)
+
+    def step(self, x, y, masks):
+        inject_keras_masks(self.model, masks)
+        return float(np.asarray(self.model.train_on_batch(x, y)))
+
+    def get_weights(self):
+        return self.model.get_weights()
+
+
+class _NumpyRun:
+    def __init__(self, np_model, np_optimizer, loss):
+        self.model = np_model
+        self.model.compile(np_optimizer, loss)
+
+    def step(self, x, y, masks):
+        inject_numpy_masks(self.model, masks)
+        return self.model.train_on_batch(x, y)[0]
+
+    def get_weights(self):
+        return self.model.get_weights()
+
+
+def tutorial_trajectory_oracle(tutorial, kind, steps=50, batch_size=32, seed=0, on_step=None):
+    """Four training runs of ``tutorial`` in lockstep from the same start: numpy_nn and Keras, each in
+    float32 and in float64 (the float64 ones from the float32 weights, on the float32 digits cast
+    exactly). Same batches (the sample's first ``steps * batch_size`` digits in order), same dropout
+    masks, the same optimizer settings (float32-representable, so that both float64 runs compute the
+    same formula: Keras casts its hyperparameters through float32).
+
+    ``on_step(step, weights)`` is called after every step with ``weights[tag]`` the parameter list of
+    run ``tag`` in "np32", "tf32", "np64", "tf64". Returns ``(names, losses)``, ``losses[tag]`` the
+    per-step losses."""
+    model, oracle = build_pair(tutorial, seed)
+    runs = {}
+    for tag, m in (("32", model), ("64", oracle)):
+        opt = trajectory_optimizer(tutorial, kind, "float64")  # float32-exact settings in both dtypes
+        runs["np" + tag] = _NumpyRun(m, opt, tutorial.make_loss())
+        runs["tf" + tag] = _KerasRun(m, opt, tutorial.make_loss(), "float" + tag)
+    rng = np.random.default_rng(seed)
+    losses = {tag: [] for tag in runs}
+    for step in range(steps):
+        x, y = tutorial_batch(tutorial, "float32", step * batch_size, batch_size)
+        masks = draw_dropout_masks(model, batch_size, rng)
+        for tag, run in runs.items():
+            xb = x if tag.endswith("32") else as_float64(x)
+            losses[tag].append(run.step(xb, y, list(masks)))
+        if on_step is not None:
+            on_step(step + 1, {tag: run.get_weights() for tag, run in runs.items()})
+    names = [f"layer {i} {type(layer).__name__} {k}" for i, layer in enumerate(model.layers) for k in layer.params]
+    return names, losses

@@ -22,6 +22,72 @@ import tensorflow as tf  # noqa: E402
 
 _determinism_on = False
 
+#: Threads for the parity suite (TensorFlow's intra-op pool and NumPy's BLAS): ``NUMPY_NN_THREADS``,
+#: set by ``make parity-matrix``; unset means TensorFlow's default pool and one BLAS thread.
+THREADS_ENV = "NUMPY_NN_THREADS"
+
+
+def onednn_enabled():
+    """Whether TensorFlow runs its oneDNN kernels in this process (True / False), or None where this
+    TensorFlow cannot say.
+
+    TensorFlow decides once, at import: ``TF_ENABLE_ONEDNN_OPTS=1`` forces oneDNN on and ``=0`` off on
+    any x86 CPU; unset, it is on only for CPUs with the instructions oneDNN targets (AVX-512 VNNI /
+    BF16, AMX: recent Intel Xeons), off on e.g. AMD EPYC with AVX2. With it on, TensorFlow prints
+    "oneDNN custom operations are on" and uses other kernels, fused ops and summation orders."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:  # pragma: no cover - a TensorFlow without the private module
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def tensorflow_configuration():
+    """What this process's TensorFlow runs with (JSON-ready), for
+    :func:`numpy_nn.app.environment.describe`::
+
+        {"versions": {"tensorflow", "keras"},
+         "onednn": {"TF_ENABLE_ONEDNN_OPTS": its value now or "unset", "enabled": onednn_enabled()},
+         "threads": {"intra_op", "inter_op"},   # 0: TensorFlow's default (one thread per core)
+         "cuda_build": whether this TensorFlow was built with CUDA}
+
+    Reads settings only: it starts no runtime, so :func:`set_threads` still works afterwards."""
+    env = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    try:
+        cuda_build = bool(tf.sysconfig.get_build_info().get("is_cuda_build"))
+    except Exception:  # pragma: no cover - a TensorFlow without build info
+        cuda_build = None
+    return {
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "onednn": {"TF_ENABLE_ONEDNN_OPTS": "unset" if env is None else env, "enabled": onednn_enabled()},
+        "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                    "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
+        "cuda_build": cuda_build,
+    }
+
+
+def parity_threads():
+    """The thread count requested through ``NUMPY_NN_THREADS`` (an int >= 1), or None when unset."""
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def set_threads(n):
+    """Run TensorFlow's ops on ``n`` intra-op threads (and ``n`` inter-op threads) and NumPy's BLAS on
+    ``n`` threads. TensorFlow accepts this only before its runtime starts (before the first op);
+    returns False, changing nothing in TensorFlow, if it has started already."""
+    limit_blas_threads(n)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(n)
+    except RuntimeError:
+        return False
+    return True
+
 
 def enable_determinism(seed=None):
     """Turn on TensorFlow's op determinism (idempotent) and, if ``seed`` is given, seed Python,
@@ -66,14 +132,21 @@ def limit_blas_threads(n=1):
     return True
 
 
-def configure_for_parity(seed=0, blas_threads=1):
+def configure_for_parity(seed=0, blas_threads=None):
     """Settings for comparing NumPy with TensorFlow in one process: op determinism on, TensorFloat-32
     off, and (by default) NumPy's BLAS on one thread (see :func:`limit_blas_threads`).
 
     On NVIDIA GPUs from Ampere on, TensorFlow by default runs float32 matmuls and convolutions in
     TF32 (a 10-bit mantissa, ~1e-3 relative error), which no float32 tolerance could absorb; turning
     it off makes GPU float32 results ordinary float32 again. All settings are process-wide; on a
-    CPU-only machine the TF32 switch has no effect."""
+    CPU-only machine the TF32 switch has no effect.
+
+    ``blas_threads``: None means ``NUMPY_NN_THREADS`` if set (see :func:`set_threads`), else 1."""
+    threads = parity_threads()
+    if threads is not None:
+        set_threads(threads)
+    if blas_threads is None:
+        blas_threads = threads or 1
     enable_determinism(seed)
     tf.config.experimental.enable_tensor_float_32_execution(False)
     if blas_threads:

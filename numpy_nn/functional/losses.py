@@ -49,8 +49,9 @@ def softmax_cross_entropy_forward(logits, labels, reduction="mean"):
     ``l_i = -sum_c t_ic log p_ic`` (for sparse labels ``l_i = -log p_{i, y_i}``). No exponential can
     overflow, so float32 logits of +-1e4 give a finite loss.
 
-    Backward: ``dlogits = (p - t) * dL/dl_i`` (divided by N for ``"mean"``), where ``t`` is the one-hot
-    or probability row. This needs the label rows to sum to 1, which is checked.
+    Backward: ``dlogits = (p * sum_c t_c - t) * dL/dl_i`` (divided by N for ``"mean"``), where ``t`` is
+    the one-hot or probability row; ``sum_c t_c`` is 1 for sparse and one-hot labels, and within the
+    checked tolerance of 1 for probability rows, whose gradient is exact for the row as given.
     """
     op = "softmax_cross_entropy_forward"
     _check_scores(logits, "logits", op)
@@ -77,7 +78,7 @@ def softmax_cross_entropy_backward(dloss, cache):
         grad = p.copy()
         grad[xp.arange(n), labels] -= 1
     else:
-        grad = p - labels
+        grad = p * labels.sum(axis=1, keepdims=True) - labels
     return grad * scale
 
 
