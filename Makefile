@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 SHARED_DATA := $(abspath ../shared/data/mnist-20k)
 export NUMPY_NN_TEST_DATA ?= $(SHARED_DATA)
 
-.PHONY: install test parity-thorough parity-report demo bench bench-quick clean
+.PHONY: install test parity-matrix parity-thorough parity-report demo bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,11 +19,16 @@ install: $(STAMP)
 
 ## make test: the whole suite (unit, finite differences, TensorFlow parity, CLI, data) under the ci profile
 test: $(STAMP)
-	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q parity_tests
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n auto parity_tests
 
-## make parity-thorough: the parity properties with >= 500 examples each
+## make parity-matrix: the TensorFlow-facing parity tests with oneDNN forced on and off, on 1 and 2
+## threads: one line per configuration (full logs in out/parity-matrix/)
+parity-matrix: $(STAMP)
+	$(BIN)/python -m parity_tests.matrix
+
+## make parity-thorough: the parity properties with >= 500 examples each, on every core (pytest-xdist)
 parity-thorough: $(STAMP)
-	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest -q parity_tests -m "not slow"
+	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest -q -n auto parity_tests -m "not slow"
 
 ## make parity-report: the op-by-op parity table (op, dtype, examples, max errors, tolerance, pass/fail)
 parity-report: $(STAMP)

@@ -122,17 +122,25 @@ def test_loss_on_a_final_softmax_uses_the_logits_unclipped_like_keras(dtype, one
     from numpy_nn import losses as np_losses
     from tf_nn.parity import keras_step, numpy_step
 
-    model = numpy_nn.Sequential([numpy_nn.layers.Dense(3, activation="softmax")], seed=0)
-    model.build((2,), dtype)
-    model.set_weights([np.array([[30.0, 0.0, -30.0], [0.0, 0.0, 0.0]]), np.zeros(3)])
-    x = np.array([[1.0, 0.0], [1.0, 1.0]], dtype=dtype)
-    y = np.array([2, 0])
-    loss = (np_losses.CategoricalCrossentropy if one_hot else np_losses.SparseCategoricalCrossentropy)(from_logits=False)
-    if one_hot:
-        y = np.eye(3, dtype=dtype)[y]
-    ours = numpy_step(model, x, y, loss=loss)
-    theirs = keras_step(tf_nn.to_keras(model), tf_nn.losses.from_numpy(loss, dtype=dtype), x, y)
+    def both(run_dtype):
+        model = numpy_nn.Sequential([numpy_nn.layers.Dense(3, activation="softmax")], seed=0)
+        model.build((2,), run_dtype)
+        model.set_weights([np.array([[30.0, 0.0, -30.0], [0.0, 0.0, 0.0]]), np.zeros(3)])
+        x = np.array([[1.0, 0.0], [1.0, 1.0]], dtype=run_dtype)
+        y = np.array([2, 0])
+        loss = (np_losses.CategoricalCrossentropy if one_hot else np_losses.SparseCategoricalCrossentropy)(from_logits=False)
+        if one_hot:
+            y = np.eye(3, dtype=run_dtype)[y]
+        ours = numpy_step(model, x, y, loss=loss)
+        return ours, keras_step(tf_nn.to_keras(model), tf_nn.losses.from_numpy(loss, dtype=run_dtype), x, y)
+
+    (ours, theirs), oracle = both(dtype), (lambda: both("float64"))
     assert float(theirs[1]) > 25, "Keras no longer fuses the softmax into the loss: update numpy_nn and the docs"
-    np.testing.assert_allclose(float(ours[1]), float(theirs[1]), rtol=1e-6)
-    for g, ref in zip(ours[2], theirs[2]):
-        np.testing.assert_allclose(g, ref, rtol=1e-5, atol=1e-7)
+    runs64 = {}
+    for what, pick in [("loss", lambda r: np.float64(r[1]))] + [(f"d param {i}", lambda r, i=i: r[2][i]) for i in range(2)]:
+        def pair(pick=pick):
+            runs64.setdefault("r", oracle())
+            return pick(runs64["r"][0]), pick(runs64["r"][1])
+
+        assert_parity(dtype, pick(ours), pick(theirs), pair, MODEL_TOLERANCES["loss" if what == "loss" else "gradients"],
+                      op="Dense(3, softmax) + from_logits=False", what=what)

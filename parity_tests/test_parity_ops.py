@@ -114,14 +114,26 @@ def test_conv2d_same_padding_puts_the_odd_row_at_the_bottom_like_tensorflow(size
     np.testing.assert_array_equal(y, TF.conv2d(x, w, None, stride, padding).numpy())
 
 
+def _in_both_dtypes(dtype, fn, *args):
+    """``fn(*args)`` as given, and the float64 oracle: the same call on the arguments cast to float64."""
+    ours = fn(*args)
+    return ours, (lambda: fn(*(a.astype(np.float64) if getattr(a, "dtype", None) == np.float32 else a for a in args)))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_family_stays_finite_for_huge_logits_like_tensorflow(dtype):
     x = np.array([[1e4, -1e4, 0.0], [-3e4, -3e4, -3e4]], dtype=dtype)
     labels = np.array([1, 2])
-    for ours, theirs in [(F.softmax_forward(x)[0], TF.softmax(x)), (F.log_softmax_forward(x)[0], TF.log_softmax(x)),
-                         (F.softmax_cross_entropy_forward(x, labels, "none")[0], TF.softmax_cross_entropy(x, labels, "none"))]:
+    cases = [("softmax", lambda x: F.softmax_forward(x)[0], lambda x: TF.softmax(x).numpy()),
+             ("log_softmax", lambda x: F.log_softmax_forward(x)[0], lambda x: TF.log_softmax(x).numpy()),
+             ("softmax_cross_entropy", lambda x: F.softmax_cross_entropy_forward(x, labels, "none")[0],
+              lambda x: TF.softmax_cross_entropy(x, labels, "none").numpy())]
+    for name, numpy_fn, tf_fn in cases:
+        ours, ours64 = _in_both_dtypes(dtype, numpy_fn, x)
+        theirs, theirs64 = _in_both_dtypes(dtype, tf_fn, x)
         assert np.all(np.isfinite(ours))
-        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-6)
+        assert_parity(dtype, ours, theirs, lambda: (ours64(), theirs64()), OP_TOLERANCES[name], op=name,
+                      what="forward on logits of +-1e4")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -129,9 +141,18 @@ def test_softmax_family_stays_finite_for_huge_logits_like_tensorflow(dtype):
 def test_cross_entropy_clips_zero_probabilities_at_keras_epsilon(dtype, labels):
     probs = np.array([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]], dtype=dtype)   # the true class has probability 0
     labels = labels.astype(dtype) if labels.ndim == 2 else labels
-    ours, cache = F.cross_entropy_forward(probs, labels, "none")
-    np.testing.assert_allclose(ours, TF.cross_entropy(probs, labels, "none").numpy(), rtol=1e-6)
+    dout = np.array([0.7, -1.3], dtype=dtype)
+    forward = lambda p, t: F.cross_entropy_forward(p, t, "none")[0]  # noqa: E731
+    vjp = lambda p, t, d: F.cross_entropy_backward(d, F.cross_entropy_forward(p, t, "none")[1])  # noqa: E731
+    tf_forward = lambda p, t: TF.cross_entropy(p, t, "none").numpy()  # noqa: E731
+    tf_vjp = lambda p, t, d: np.asarray(TF.vjp(TF.cross_entropy, (p, t), d, reduction="none")[0])  # noqa: E731
+    ours, ours64 = _in_both_dtypes(dtype, forward, probs, labels)
+    theirs, theirs64 = _in_both_dtypes(dtype, tf_forward, probs, labels)
     assert np.all(ours > 15)  # -log(1e-7) = 16.1: finite, large, and the same in both
-    dout = np.ones(2, dtype=dtype) * np.array([0.7, -1.3], dtype=dtype)
-    (ref,) = TF.vjp(TF.cross_entropy, (probs, labels), dout, reduction="none")[:1]
-    np.testing.assert_allclose(F.cross_entropy_backward(dout, cache), ref, rtol=1e-6, atol=1e-6)
+    tol = OP_TOLERANCES["cross_entropy"]
+    assert_parity(dtype, ours, theirs, lambda: (ours64(), theirs64()), tol, op="cross_entropy", what="clipped loss",
+                  scale=1.0)
+    g, g64 = _in_both_dtypes(dtype, vjp, probs, labels, dout)
+    ref, ref64 = _in_both_dtypes(dtype, tf_vjp, probs, labels, dout)
+    assert_parity(dtype, g, ref, lambda: (g64(), ref64()), tol, op="cross_entropy", what="gradient through the clip",
+                  scale=float(np.max(np.abs(dout))))

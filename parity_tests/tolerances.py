@@ -1,55 +1,74 @@
 """The one tolerance table of the parity suite: every test, the report and the README read it here.
 
-How a comparison passes (see :func:`parity_tests.assertions.compare`): for the NumPy result ``a`` and
-TensorFlow's ``b`` (the reference), element by element,
+Two kinds of verdict (see :mod:`parity_tests.assertions`):
 
-    |a - b| <= atol * S + rtol * |b|,        S = max |b|  over the whole compared array,
+* **float64: NumPy against TensorFlow.** For NumPy's result ``a`` and TensorFlow's ``b``, element by
+  element, ``|a - b| <= tol * S`` with ``S = max |b|`` over the compared array (or the op's scale, see
+  below), so the bound is relative to the *magnitude of the reference* and an element that cancels to
+  ~0 is not asked for a relative accuracy it cannot have. Both sides evaluate the same formula in
+  IEEE double and differ only in summation order and in ``exp``/``log``/``tanh`` (each within ~1 ulp):
+  1e-14 for element-wise ops, 1e-13 for the losses, 1e-12 for the contractions, 1e-11 for models. A
+  wrong term in a formula shows up at 1e-3 or worse, so these check *what* is computed.
 
-so ``atol`` is relative to the *magnitude of the reference* rather than an absolute number: a
-gradient whose entries are ~1e-4 is held to the same relative standard as one whose entries are
-~1e4, and an element that cancels to ~0 is not asked for a relative accuracy it cannot have. The
-test never relies on ``rtol`` alone (it is 0 almost everywhere). The reported "max rel error" is
-``max |a - b| / S``, which is exactly what ``atol`` bounds.
+* **float32: each framework against the float64 oracle** (:func:`~parity_tests.assertions.compare_with_oracle`).
+  Both frameworks also run the float32 example in float64 (the float32 numbers, held exactly); those
+  two results must agree within the float64 tolerance. Then each float32 result's error against it,
+  ``e_np = |a32 - t64| / S`` and ``e_tf = |b32 - t64| / S`` (max over the array), must be
 
-Which scale S: by default ``max|b|``. Where a result is, by construction, a small difference of
-large terms, S is the size of the terms instead (declared per op in the registry as ``vjp_scale``):
-``|dout|`` for the gradients of tanh, sigmoid and softmax (``1 - y**2`` and ``y * (1 - y)`` cancel
-near saturation; a softmax over an axis of length 1 has a gradient of exactly 0 up to rounding),
-``sum |dout|`` along the axis for log-softmax, ``|dloss| (/ N)`` for the cross-entropies (``p - t``
-cancels when p is right), ``|dout|`` for max-pool (overlapping windows add dout entries in another
-order). Optimizer trajectories use the largest |parameter| so far or the path length, if larger.
+  1. within the **cap** below (the most float32 arithmetic of that op can lose: a bound, not one
+     machine's numbers), and
+  2. no more than ``ORACLE_RATIO`` = 8 times the other's, above a floor of ``ORACLE_FLOOR_ULPS`` = 4
+     float32 ulps of S: ``e_np <= 8 * max(e_tf, 4 eps)`` and ``e_tf <= 8 * max(e_np, 4 eps)``.
 
-Why these numbers (the measured maxima are in the README's parity section, from ``python -m
-parity_tests.report --examples 500``):
+  ``|a32 - b32| <= e_np + e_tf`` always holds, so a bound on the difference alone checks nothing the
+  caps do not; 2. is what carries information: neither framework's float32 result is much less
+  accurate than the other's. It holds on AVX2 or AVX-512, Eigen or oneDNN, 1 or 2 threads, because
+  it compares each implementation with the truth rather than with the other's summation order.
 
-* **float64: tight.** Both sides evaluate the same formula in IEEE double; they differ only in
-  summation order (NumPy's BLAS vs Eigen's blocked kernels, pairwise vs sequential reductions) and in
-  the ``exp``/``log``/``tanh`` implementations (each within ~1 ulp). Measured: below 1e-14 relative
-  everywhere; allowed: 1e-14 for element-wise ops, 1e-13 for the losses, 1e-12 for the contractions.
-  A wrong term in a formula shows up at 1e-3 or worse, so nothing real hides under these.
-* **float32: rounding plus summation order.** eps(float32) = 1.2e-7. ReLU, dropout and flatten
-  are exact (0: same operations in the same order). Transcendental element-wise ops and softmax are
-  a few ulps apart: 2e-6. Max-pool selects (exact) and sums at most 16 overlapping dout entries:
-  2e-6. Losses take a log of a sum and a mean over the batch: 1e-5. Contractions (dense, conv2d) sum
-  K products in different orders (K up to 5*5*4 = 100 for a conv output, N*OH*OW for its kernel
-  gradient); the error grows like sqrt(K) eps typically and K eps at worst: 2e-5.
-* **Optimizers, 20 steps.** SGD is the same element-wise update; with momentum Keras and numpy_nn
-  even round identically (0 measured). Nesterov is grouped differently (``w - lr g + m v`` vs
-  ``w + (m v - lr g)``): at most 2 roundings per step, 20 steps: 40 * eps/2 = 2.4e-6 -> 4e-6.
-  Adam: Keras computes the bias correction ``sqrt(1 - beta_2**t) / (1 - beta_1**t)`` in float32 from
-  float32(beta_2); for beta_2 = 0.999 that alone puts the first step 6e-6 off (3e-4 for 0.9999),
-  numpy_nn computes it in double: 1e-4. In float64 both are exact formulas: 1e-14 / 1e-13 (with
-  float32-representable hyperparameters: Keras casts Python floats through float32).
-* **Models.** A whole model chains these errors (a 784-term dot product, a 21632-term one in the
-  CNN's Dense layer, 21632-term sums for the conv kernel gradient): float32 1e-4 on outputs and
-  gradients, 1e-5 on the loss; float64 1e-11.
-* **Training, 50 steps.** SGD: per-step gradient differences (~1e-6) accumulate: 1e-4 in float32,
-  1e-12 in float64. Adam in float64: 1e-11. Adam in float32 is held to a *norm-wise* bound, 2e-2
-  of each weight's 2-norm, because element-wise agreement is lost for a reason that is not a bug: a
-  hidden unit whose pre-activation is within rounding (~1e-7) of 0 for some example is active in
-  one framework and not in the other; if that unit had (almost) no gradient before, Adam's
-  normalisation turns the difference into a full step of ~lr, ~10 lr over the following steps, and
-  the difference then spreads. SGD scales the same event by the tiny gradient, so it stays small.
+Why 8 and 4 ulps. Two honest implementations of the same float32 formula differ only in the order of
+their roundings; for a K-term sum both errors are bounded by ~K eps sum|terms| and are typically
+~sqrt(K) eps, and which one is smaller on a given example is chance. Measured over 100 examples per
+op on an AMD EPYC with oneDNN off and forced on, the worst ratio above the floor was 2.6 for ops (conv2d,
+TensorFlow's side), 1.0 for SGD runs and 4.4 for training trajectories (median drift): 8 leaves
+a factor of 2 over that. A real loss of accuracy is far larger: rounding through float16 is 2**13 =
+8192 times coarser; an unshifted softmax overflows or underflows; a sum ordered for maximal
+cancellation over 2048 terms is ~50 times less accurate than BLAS's and is caught by 2. while still
+under the cap (``test_oracle.py`` plants each). The floor (4 ulps of S) keeps an exact result on one
+side (error 0) from demanding exactness of the other.
+
+Which scale S: by default ``max|t64|``. Where a result is, by construction, a small difference of
+large terms, S is the size of the terms instead (declared per op in the registry as ``vjp_scale`` /
+``forward_scale``): ``|dout|`` for the gradients of tanh, sigmoid and softmax (``1 - y**2`` and
+``y * (1 - y)`` cancel near saturation), ``sum |dout|`` along the axis for log-softmax, ``|dloss|
+(/ N)`` for the cross-entropies' gradients (``p - t`` cancels when p is right), 1 per example (N for
+a sum) for their forward (a confident right answer has a loss of ~1e-5 computed from terms >= 1),
+``|dout|`` for max-pool (overlapping windows add dout entries in another order). Optimizer runs and
+training trajectories use the largest |parameter| so far or the path length, if larger.
+
+The caps (float32), and why:
+
+* ReLU and flatten are exact (0). Dropout rounds ``x * mask * (1/(1-rate))`` twice: 3e-7.
+  Transcendental element-wise ops and softmax: a few ulps, 2e-6. Max-pool selects (exact) and sums
+  at most 16 overlapping dout entries: 2e-6. Losses take a log of a sum and a mean over the batch:
+  1e-5. Contractions (dense, conv2d) sum K products (K up to 5*5*4 = 100 for a conv output, N*OH*OW
+  for its kernel gradient); the error grows like sqrt(K) eps typically and K eps at worst: 2e-5.
+* Optimizers, 20 steps: SGD at most 2 roundings a step: 4e-6. Adam: 1e-4, because Keras computes
+  the bias correction ``sqrt(1 - beta_2**t) / (1 - beta_1**t)`` in float32, where ``1 - beta_2**t``
+  loses ~4 digits to cancellation for beta_2 = 0.9999; numpy_nn computes it in double. That makes
+  Keras's float32 Adam measurably less accurate than numpy_nn's (up to ~10x above the floor), so for
+  Adam only the direction "numpy_nn is not less accurate than Keras" of the ratio is checked
+  (``tensorflow_less_accurate``), and the cause is pinned by
+  ``test_keras_float32_adam_is_less_accurate_than_numpy_nn_because_of_its_float32_bias_correction``.
+* Models: a whole model chains these errors (784- and 21632-term sums): 1e-4 on outputs and
+  gradients, 1e-5 on the loss.
+* Training, 50 steps, judged after every step and held norm-wise (each weight's 2-norm): a hidden
+  unit whose pre-activation is within rounding (~1e-7) of 0 for some example is active in one run and
+  not in another; that discrete event moves a few weights by a whole step (SGD: ~lr * |x| |dy| / N;
+  Adam normalises it into a step of ~lr) and the difference then spreads. Measured: up to 1.5e-4
+  for SGD (the CNN's conv kernel in TensorFlow's float32 run with oneDNN, two such events in 50 steps)
+  and 3.5e-5 for Adam; caps 1e-3 and 2e-2. Such an event happens in either framework by chance, so
+  the ratio 2. compares the *median* element's drift from the float64 run, which one event does not
+  move, while an implementation that is less accurate everywhere does.
 """
 from __future__ import annotations
 
@@ -107,18 +126,18 @@ OP_TOLERANCES = {
 
 #: One line per op for the README table: why its tolerance is what it is.
 OP_REASONS = {
-    "relu": "max(x, 0) and its mask are exact in both",
-    "dropout": "x * mask * (1/(1-rate)): the same two roundings in both (exact between them), <= 2 ulp from float64",
+    "relu": "max(x, 0) and its mask are exact",
+    "dropout": "x * mask * (1/(1-rate)): two roundings",
     "flatten": "a reshape: exact",
-    "sigmoid": "exp and division, a few ulps apart",
-    "tanh": "different tanh implementations, a few ulps",
+    "sigmoid": "exp and a division: a few ulps",
+    "tanh": "tanh implementations: a few ulps",
     "softmax": "exp, a sum over the axis, a division",
     "log_softmax": "exp, log of a sum",
     "softmax_cross_entropy": "log-sum-exp then a mean over the batch",
     "cross_entropy": "renormalise, clip, log, mean (Keras semantics)",
-    "dense": "matmul: K-term sums in different orders (BLAS vs Eigen)",
-    "conv2d": "im2col GEMM vs Eigen's spatial convolution: different summation orders",
-    "maxpool2d": "forward selects an input (exact); overlapping windows sum dout in another order",
+    "dense": "matmul: K-term sums (BLAS, Eigen or oneDNN order)",
+    "conv2d": "im2col GEMM vs Eigen's or oneDNN's convolution: K-term sums",
+    "maxpool2d": "forward selects an input (exact); overlapping windows sum up to 16 dout entries",
 }
 
 #: Model-level comparisons (the four tutorial models): same weights -> same outputs, loss, gradients.
@@ -151,16 +170,16 @@ _OTHER_REASONS = {
     ("model", "outputs"): "chained ops; 784- and 21632-term dot products",
     ("model", "loss"): "log-sum-exp of the outputs, mean over the batch",
     ("model", "gradients"): "21632-term sums (conv kernel, CNN dense layer)",
-    ("optimizer", "sgd"): "same update; Nesterov grouped differently (2 roundings/step)",
-    ("optimizer", "adam"): "Keras's float32 bias correction from float32(beta_2)",
-    ("trajectory", "sgd"): "per-step gradient rounding, accumulated",
-    ("trajectory", "adam"): "float32: units flipping at a rounding-level pre-activation (see text)",
+    ("optimizer", "sgd"): "at most 2 roundings a step",
+    ("optimizer", "adam"): "Keras's float32 bias correction (ratio checked one way, see text)",
+    ("trajectory", "sgd"): "per step; units switching at a rounding-level pre-activation (see text)",
+    ("trajectory", "adam"): "per step; the same events, normalised by Adam into steps of ~lr",
 }
 
 
 def markdown_table():
     """The tolerance table as Markdown (for the README): one row per comparison."""
-    rows = ["| comparison | float32 | float64 | why |", "|---|---|---|---|"]
+    rows = ["| comparison | float32 cap (each vs float64) | float64 (numpy vs tensorflow) | why |", "|---|---|---|---|"]
     for name, tol in OP_TOLERANCES.items():
         rows.append(f"| op `{name}` (forward and VJP) | {tol['float32']} | {tol['float64']} | {OP_REASONS[name]} |")
     for name, tol in MODEL_TOLERANCES.items():
