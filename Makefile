@@ -23,8 +23,9 @@ test: $(STAMP)
 
 ## make parity-matrix: the TensorFlow-facing parity tests with oneDNN forced on and off, on 1 and 2
 ## threads: one line per configuration (full logs in out/parity-matrix/)
+MATRIX_ARGS ?=
 parity-matrix: $(STAMP)
-	$(BIN)/python -m parity_tests.matrix
+	$(BIN)/python -m parity_tests.matrix $(MATRIX_ARGS)
 
 ## make parity-thorough: the parity properties with >= 500 examples each, on every core (pytest-xdist)
 parity-thorough: $(STAMP)

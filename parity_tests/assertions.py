@@ -1,14 +1,20 @@
 """Comparing a NumPy result with TensorFlow's, and saying exactly where and how far they differ.
 
-    cmp = compare(numpy_out, tf_out, tolerance)
-    assert_close(numpy_out, tf_out, tolerance, op="conv2d", what="d kernel", sample=sample)
+Two verdicts, one per dtype (:func:`assert_parity` picks):
 
-A failure reads::
+* float64, :func:`compare` / :func:`assert_close`: NumPy's result against TensorFlow's,
+  ``|a - b| <= tol * S`` element-wise, ``S`` the reference's magnitude (or the op's scale);
+* float32, :func:`compare_with_oracle` / :func:`assert_oracle`: each framework's float32 result
+  against the float64 result of the same inputs (the *oracle*), which both frameworks must agree on:
+  both errors under the op's cap, and neither much larger than the other. Training runs are judged
+  step by step with :class:`OracleTrajectory`.
 
-    conv2d float32, d kernel: NumPy and TensorFlow differ beyond atol 2e-05 x max|ref|
-      arguments: x=float32(2, 7, 7, 3), kernel=float32(3, 3, 3, 4), bias=None, stride=2, padding='same', seed=12
-      max abs error 3.1e-04, max rel error 2.2e-04 (relative to max|ref| = 1.4e+00)
-      worst element at index (1, 2, 0, 3): numpy 0.41212 vs tensorflow 0.41243
+A float32 failure reads::
+
+    dense float32, forward: numpy's float32 result is more than 8x less accurate than tensorflow's
+      arguments: x=float32(8, 2048), kernel=float32(2048, 16), bias=None, seed=0
+      float32 error against the float64 oracle: numpy 1.5e-05 (130 ulp), tensorflow 3.3e-07 (2.8 ulp); ...
+      worst numpy element at index (3, 7): float32 ... vs float64 ...
 """
 from __future__ import annotations
 
@@ -126,8 +132,8 @@ class OracleComparison:
     """One float32 comparison judged against the float64 oracle (see :func:`compare_with_oracle`).
 
     ``e_np`` / ``e_tf``: each framework's float32 error against the float64 result, in units of the
-    scale (max-norm, or 2-norm relative for norm-wise tolerances); ``diff``: NumPy's float32 result
-    against TensorFlow's in the same units (what the two disagree by, for the report)."""
+    scale (the largest element error / S, or for norm-wise caps ||x32 - t64|| / ||t64||); ``diff``:
+    NumPy's float32 result against TensorFlow's in the same units (what the two disagree by)."""
 
     passed: bool
     e_np: float
@@ -140,71 +146,82 @@ class OracleComparison:
     agree64: Comparison       # NumPy's float64 result against TensorFlow's
     failure: str = ""         # which condition failed, in words
     worst: dict = None        # {"numpy" | "tensorflow": (index, float32 value, float64 value)}
-    median: tuple = None      # (numpy, tensorflow) median element errors / scale, when the ratio uses them
+    median: tuple = None      # (numpy, tensorflow) median element errors / S, when the ratio uses them
+    one_sided: bool = False   # the cap's ``tensorflow_less_accurate``: the ratio was checked one way
 
     @property
     def error(self):
         """The larger of the two float32 errors (what the cap bounds)."""
         return max(self.e_np, self.e_tf)
 
-    # what Row.add reads, so a report row can take either kind of comparison
     @property
-    def max_abs_error(self):
-        return self.error * self.scale
+    def accuracy_ratio(self):
+        """How many times less accurate the worse float32 side is, above the floor (what ``ratio`` bounds)."""
+        r_np, r_tf = self.median if self.median is not None else (self.e_np, self.e_tf)
+        return max(r_np / max(r_tf, self.floor), r_tf / max(r_np, self.floor))
 
     def describe(self):
         eps = float(np.finfo(np.float32).eps)
         lines = [f"float32 error against the float64 oracle: numpy {self.e_np:.3e} ({self.e_np / eps:.1f} ulp), "
-                 f"tensorflow {self.e_tf:.3e} ({self.e_tf / eps:.1f} ulp); cap {self.cap:.0e}, "
-                 f"accuracy ratio <= {self.ratio:g} above a floor of {self.floor:.1e} (units: the scale {self.scale:.3e})",
+                 f"tensorflow {self.e_tf:.3e} ({self.e_tf / eps:.1f} ulp); cap {self.cap:.0e}; accuracy ratio "
+                 f"{self.accuracy_ratio:.2f} (bound {self.ratio:g}{', numpy side only' if self.one_sided else ''}, "
+                 f"floor {self.floor:.1e}); units: the scale {self.scale:.3e}",
                  f"numpy and tensorflow float32 differ by {self.diff:.3e}; float64 results differ by "
                  f"{self.agree64.error:.3e}"]
-        for side, (index, value, truth) in (self.worst or {}).items():
-            lines.append(f"worst {side} element at index {index}: float32 {value!r} vs float64 {truth!r}")
         if self.median is not None:
             lines.append(f"median element error (what the ratio compares): numpy {self.median[0]:.3e}, "
                          f"tensorflow {self.median[1]:.3e}")
+        for side, (index, value, truth) in (self.worst or {}).items():
+            lines.append(f"worst {side} element at index {index}: float32 {value!r} vs float64 {truth!r}")
         if self.failure:
             lines.insert(0, self.failure)
         return "\n  ".join(lines)
 
 
-def _float32_error(x32, truth, scale, norm):
-    """``(error, index)``: max |x32 - truth| / scale (or the 2-norm relative error), computed in float64;
-    where the truth is not finite, x32 must equal it (else the error is infinite there)."""
-    x = _to_numpy(x32).astype(np.float64)
-    finite = np.isfinite(truth)
-    same_nonfinite = (x == truth) | (np.isnan(x) & np.isnan(truth))
-    err = np.where(finite, np.abs(x - np.where(finite, truth, 0.0)), np.where(same_nonfinite, 0.0, np.inf))
-    err = np.where(np.isnan(err), np.inf, err)
-    if err.size == 0:
-        return 0.0, ()
-    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
-    if norm:
-        ref = float(np.linalg.norm(np.where(finite, truth, 0.0)))
-        total = float(np.linalg.norm(err))
-        return (total / ref if ref > 0 else (0.0 if total == 0 else np.inf)), index
-    largest = float(err[index])
-    return (largest / scale if scale > 0 else (0.0 if largest == 0 else np.inf)), index
+def _element_errors(x32, truth):
+    """|x32 - truth| element by element, in float64 (the truth is finite: checked by the caller)."""
+    return np.abs(_to_numpy(x32).astype(np.float64) - truth)
 
 
-def compare_with_oracle(np32, tf32, np64, tf64, cap, tol64, scale=None, ratio=None, floor=None, typical=False):
+def _float32_error(errors, truth, scale, norm):
+    """The error the cap bounds: ``max(errors) / scale``, or with ``norm`` ``||errors|| / ||truth||``.
+    NaN (a non-finite float32 result where the truth is finite) counts as infinite."""
+    if errors.size == 0:
+        return 0.0
+    errors = np.where(np.isnan(errors), np.inf, errors)
+    top, bottom = (float(np.linalg.norm(errors)), float(np.linalg.norm(truth))) if norm else \
+        (float(np.max(errors)), scale)
+    return top / bottom if bottom > 0 else (0.0 if top == 0 else np.inf)
+
+
+def _dtype_problem(np32, tf32, np64, tf64):
+    """Which input has the wrong dtype (arrays only: a loss may arrive as a Python float), or ""."""
+    for name, value, want in (("numpy float32", np32, np.float32), ("tensorflow float32", tf32, np.float32),
+                              ("numpy float64", np64, np.float64), ("tensorflow float64", tf64, np.float64)):
+        a = _to_numpy(value)
+        if a.ndim and a.dtype != want:
+            return f"the {name} result has dtype {a.dtype}: the oracle needs float32 results and float64 ones"
+    return ""
+
+
+def compare_with_oracle(np32, tf32, np64, tf64, cap, tol64, scale=None, *, typical=False):
     """Judge a float32 comparison by what float32 arithmetic allows, not by one machine's numbers.
 
     ``np32``/``tf32``: each framework's float32 result; ``np64``/``tf64``: the same computation in
     float64 on the same inputs (the float32 numbers, held exactly). Passes when
 
-    1. ``np64`` and ``tf64`` agree within ``tol64``: both frameworks compute the same thing;
-    2. each float32 error against the float64 result, ``e_np = |np32 - tf64|`` and
-       ``e_tf = |tf32 - tf64|`` (max-norm over the array / scale S, or 2-norm relative when ``cap`` is
-       norm-wise), is within the cap ``cap.atol``;
+    1. ``np64`` and ``tf64`` agree within ``tol64`` (:func:`compare`): both frameworks compute the
+       same thing; the truth ``t64 = tf64`` is finite;
+    2. each float32 error against it, ``e_np = max|np32 - t64| / S`` and ``e_tf = max|tf32 - t64| / S``
+       (or, for a norm-wise ``cap``, ``||np32 - t64|| / ||t64||``), is within the cap ``cap.atol``;
     3. neither is much less accurate than the other: ``e_np <= c * max(e_tf, floor)`` and
-       ``e_tf <= c * max(e_np, floor)``, with ``c`` = ``ORACLE_RATIO`` and ``floor`` =
-       ``ORACLE_FLOOR_ULPS`` float32 ulps of S (see :mod:`parity_tests.tolerances`).
+       ``e_tf <= c * max(e_np, floor)``, ``c`` = ``ORACLE_RATIO``, ``floor`` = ``ORACLE_FLOOR_ULPS``
+       float32 ulps of S (:mod:`parity_tests.tolerances`). Where the cap says TensorFlow is known to
+       be less accurate (``tensorflow_less_accurate``), only the first inequality is checked.
 
     ``|np32 - tf32| <= e_np + e_tf`` always holds, so a bound on the difference alone would check
     nothing that 2. does not; 3. is the check that a float32 implementation has lost accuracy that the
-    other keeps. ``scale``: as in :func:`compare` (default max |tf64|).
+    other keeps. ``scale``: as in :func:`compare` (default max |t64|).
 
     ``typical=True`` (training trajectories): 3. compares the *median* element error / S instead,
     which a rare discrete event in one run (a ReLU unit whose pre-activation is within rounding of 0
@@ -212,39 +229,44 @@ def compare_with_oracle(np32, tf32, np64, tf64, cap, tol64, scale=None, ratio=No
     an implementation that is less accurate everywhere still moves it."""
     from .tolerances import ORACLE_FLOOR_ULPS, ORACLE_RATIO
 
-    ratio = ORACLE_RATIO if ratio is None else ratio
-    floor = ORACLE_FLOOR_ULPS * float(np.finfo(np.float32).eps) if floor is None else floor
+    ratio, floor = ORACLE_RATIO, ORACLE_FLOOR_ULPS * float(np.finfo(np.float32).eps)
+    shapes = [_to_numpy(v).shape for v in (np32, tf32, np64, tf64)]
     agree64 = compare(np64, tf64, tol64, scale)
+    if len(set(shapes)) > 1:
+        return OracleComparison(False, np.inf, np.inf, np.inf, cap.atol, floor, ratio, np.nan, agree64,
+                                f"shapes differ: numpy {shapes[0]}, tensorflow {shapes[1]}, float64 {shapes[2]}, {shapes[3]}")
     truth = _to_numpy(tf64).astype(np.float64)
-    finite = np.isfinite(truth)
-    ref_scale = float(np.max(np.abs(truth[finite]))) if finite.any() else 0.0
-    s = ref_scale if scale is None else max(float(scale), ref_scale)
-    e_np, i_np = _float32_error(np32, truth, s, cap.norm)
-    e_tf, i_tf = _float32_error(tf32, truth, s, cap.norm)
-    diff, _ = _float32_error(np32, _to_numpy(tf32).astype(np.float64), s, cap.norm)
-    a, b = _to_numpy(np32), _to_numpy(tf32)
+    s = float(np.max(np.abs(truth), initial=0.0)) if np.all(np.isfinite(truth)) else np.nan
+    s = s if scale is None else max(float(scale), s)
+    err_np, err_tf = _element_errors(np32, truth), _element_errors(tf32, truth)
+    e_np, e_tf = (_float32_error(e, truth, s, cap.norm) for e in (err_np, err_tf))
+    diff = _float32_error(_element_errors(np32, _to_numpy(tf32).astype(np.float64)), truth, s, cap.norm)
     median = None
     r_np, r_tf = e_np, e_tf
-    if typical and a.shape == truth.shape == b.shape and truth.size and s > 0:
-        median = tuple(float(np.median(np.abs(v.astype(np.float64) - truth))) / s for v in (a, b))
+    if typical and truth.size and s > 0:
+        median = tuple(float(np.median(np.where(np.isnan(e), np.inf, e))) / s for e in (err_np, err_tf))
         r_np, r_tf = median
     worst = {}
-    if a.shape == truth.shape and b.shape == truth.shape and truth.size:
-        worst = {"numpy": (i_np, a[i_np].item(), truth[i_np].item()),
-                 "tensorflow": (i_tf, b[i_tf].item(), truth[i_tf].item())}
-    failure = ""
-    if a.shape != truth.shape or b.shape != truth.shape:
-        failure = f"shapes differ: numpy {a.shape}, tensorflow {b.shape}, float64 {truth.shape}"
+    if truth.size:
+        for side, errors, values in (("numpy", err_np, np32), ("tensorflow", err_tf, tf32)):
+            i = np.unravel_index(int(np.argmax(np.where(np.isnan(errors), np.inf, errors))), truth.shape)
+            worst[side] = (tuple(int(k) for k in i), _to_numpy(values)[i].item(), truth[i].item())
+    failure = _dtype_problem(np32, tf32, np64, tf64)
+    if failure:
+        pass
     elif not agree64.passed:
         failure = ("the float64 results differ beyond float64 rounding (the frameworks compute different "
                    f"things): {agree64.error:.3e} > {tol64}")
+    elif not np.isfinite(s):
+        failure = "the float64 result is not finite: nothing to measure the float32 results against"
     elif e_np > cap.atol or e_tf > cap.atol:
         failure = f"a float32 error exceeds the cap {cap}"
     elif r_np > ratio * max(r_tf, floor):
         failure = f"numpy's float32 result is more than {ratio:g}x less accurate than tensorflow's"
     elif r_tf > ratio * max(r_np, floor) and not cap.tensorflow_less_accurate:
         failure = f"tensorflow's float32 result is more than {ratio:g}x less accurate than numpy's"
-    return OracleComparison(not failure, e_np, e_tf, diff, cap.atol, floor, ratio, s, agree64, failure, worst, median)
+    return OracleComparison(not failure, e_np, e_tf, diff, cap.atol, floor, ratio, s, agree64, failure, worst, median,
+                            bool(cap.tensorflow_less_accurate))
 
 
 def assert_oracle(np32, tf32, np64, tf64, cap, tol64, *, op, what="output", sample=None, scale=None):

@@ -20,24 +20,31 @@ import sys
 import time
 from pathlib import Path
 
-#: The tests that run TensorFlow: ops, models, optimizers, bad inputs, known differences, the oracle.
+#: The tests that run TensorFlow: ops, models, optimizers, bad inputs, known differences, the oracle,
+#: and the side-by-side driver and its Keras trainer (whose divergence message depends on oneDNN).
 PARITY_TESTS = ("test_parity_ops.py", "test_parity_models.py", "test_parity_optimizers.py", "test_error_inputs.py",
-                "test_known_differences.py", "test_oracle.py")
+                "test_known_differences.py", "test_oracle.py", "test_cli.py", "test_cli_resume.py")
 
 HERE = Path(__file__).resolve().parent
 
 
 def default_onednn():
-    """"1" if TensorFlow turns oneDNN on by default on this CPU, "0" if not (no TensorFlow import)."""
+    """"1" if TensorFlow turns oneDNN on by default on this CPU, "0" if not (no TensorFlow import);
+    raises SystemExit where that cannot be told (not Linux x86), rather than guess."""
     from numpy_nn.app.environment import cpu_description, onednn_default
 
-    return "1" if onednn_default(cpu_description()) else "0"
+    default = onednn_default(cpu_description())
+    if default is None:
+        raise SystemExit("parity matrix: cannot tell TensorFlow's oneDNN default on this machine; pass --onednn 1,0")
+    return "1" if default else "0"
 
 
 def run_configuration(onednn, threads, logs, extra=()):
-    """One pytest process with ``TF_ENABLE_ONEDNN_OPTS=onednn`` and ``NUMPY_NN_THREADS=threads``:
-    ``(returncode, last line of pytest's output, seconds)``."""
+    """One pytest process with ``TF_ENABLE_ONEDNN_OPTS=onednn`` and ``NUMPY_NN_THREADS=threads``
+    (None: TensorFlow's and the BLAS's defaults): ``(returncode, last line of pytest's output,
+    seconds, log path)``."""
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn, HYPOTHESIS_PROFILE=os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+    env.pop("NUMPY_NN_THREADS", None)
     if threads:
         env["NUMPY_NN_THREADS"] = str(threads)
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra,
@@ -58,7 +65,8 @@ def main(argv=None):
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts, or 'default'; default 1,2")
     p.add_argument("--logs", default="out/parity-matrix", help="folder for each configuration's full output")
     args, extra = p.parse_known_args(argv)
-    onednn = [("0" if default_onednn() == "1" else "1") if v == "other" else v for v in args.onednn.split(",")]
+    values = args.onednn.split(",")
+    onednn = [("0" if default_onednn() == "1" else "1") if v == "other" else v for v in values]
     if any(v not in ("0", "1") for v in onednn):
         p.error(f"--onednn takes 1, 0 or other, got {args.onednn!r}")
     threads = [None if t == "default" else t for t in args.threads.split(",")]
@@ -67,8 +75,11 @@ def main(argv=None):
     from numpy_nn.app.environment import cpu_description
 
     cpu = cpu_description()
-    print(f"parity matrix on {cpu.get('model')} ({cpu.get('isa')}); TensorFlow's oneDNN default here: "
-          f"{'on' if default_onednn() == '1' else 'off'}", flush=True)
+    from numpy_nn.app.environment import onednn_default
+
+    default = {True: "on", False: "off", None: "unknown"}[onednn_default(cpu)]
+    print(f"parity matrix on {cpu.get('model')} ({cpu.get('isa')}); TensorFlow's oneDNN default here: {default}",
+          flush=True)
     failed = 0
     for o in onednn:
         for t in threads:

@@ -11,7 +11,8 @@ Every row draws its own examples from the registry's Hypothesis strategies (seed
 pytest. Columns: what was compared, dtype, examples tried, how far NumPy's and TensorFlow's results
 differ (largest absolute and scale-relative difference), for float32 each framework's largest error
 against the float64 oracle (same inputs in float64; relative to the scale) and which of the two is
-closer to it, the cap (float32) or tolerance (float64), where the worst difference was (forward
+closer to it, the largest accuracy ratio of one comparison (above the floor: what ``ORACLE_RATIO``
+bounds), the cap (float32) or tolerance (float64), where the worst difference was (forward
 output or which gradient), and pass/fail. A float32 row passes when the float64 results agree, both
 errors are under the cap and neither is much larger than the other (``compare_with_oracle``). The exit status is 0 when every row
 passes, 1 otherwise.
@@ -40,6 +41,7 @@ class Row:
     max_rel: float = 0.0      # the same, relative to the scale
     e_np: float = None        # float32: numpy's max error against the float64 oracle (units of the scale)
     e_tf: float = None        # float32: tensorflow's
+    ratio: float = None       # float32: the largest accuracy ratio of one comparison (what ORACLE_RATIO bounds)
     worst: str = ""
     passed: bool = True
     failures: list = field(default_factory=list)
@@ -51,6 +53,7 @@ class Row:
             diff = cmp.diff
             self.max_abs = max(self.max_abs, cmp.diff * cmp.scale)
             self.e_np, self.e_tf = max(self.e_np or 0.0, cmp.e_np), max(self.e_tf or 0.0, cmp.e_tf)
+            self.ratio = max(self.ratio or 0.0, cmp.accuracy_ratio)
         else:
             diff = cmp.error
             self.max_abs = max(self.max_abs, cmp.max_abs_error)
@@ -234,7 +237,7 @@ def trajectory_rows(steps=50):
 
 # --- output -----------------------------------------------------------------------------------
 HEADER = ("comparison", "dtype", "examples", "max abs diff", "max rel diff", "numpy err vs f64", "tf err vs f64",
-          "closer to f64", "cap / tolerance", "worst in", "result")
+          "closer to f64", "worst ratio", "cap / tolerance", "worst in", "result")
 
 
 def _fmt(x):
@@ -254,7 +257,8 @@ def _closer(row):
 
 def _cells(row):
     return (row.what, row.dtype, str(row.examples), _fmt(row.max_abs), _fmt(row.max_rel), _fmt(row.e_np),
-            _fmt(row.e_tf), _closer(row), str(row.tolerance), row.worst, "pass" if row.passed else "FAIL")
+            _fmt(row.e_tf), _closer(row), "-" if row.ratio is None else f"{row.ratio:.2f}", str(row.tolerance), row.worst,
+            "pass" if row.passed else "FAIL")
 
 
 def format_table(rows, markdown=False):

@@ -156,3 +156,25 @@ def test_cross_entropy_clips_zero_probabilities_at_keras_epsilon(dtype, labels):
     ref, ref64 = _in_both_dtypes(dtype, tf_vjp, probs, labels, dout)
     assert_parity(dtype, g, ref, lambda: (g64(), ref64()), tol, op="cross_entropy", what="gradient through the clip",
                   scale=float(np.max(np.abs(dout))))
+
+
+def test_softmax_cross_entropy_gradient_is_exact_for_label_rows_not_summing_to_1():
+    """d/dz of -sum_c t_c log softmax(z)_c is p * sum(t) - t, which TensorFlow's autodiff gives with op
+    determinism on (configure_for_parity; TensorFlow then composes the loss from log-softmax) and
+    numpy_nn gives always; the shortcut p - t is off by p * (sum(t) - 1). Float32 label rows, held in
+    float64, sum to 1 only within ~1e-7: enough to tell the two apart."""
+    rng = np.random.default_rng(1)
+    z = (rng.standard_normal((8, 4)) * 3).astype(np.float32).astype(np.float64)
+    t = rng.dirichlet(np.ones(4), size=8).astype(np.float32).astype(np.float64)
+    assert np.max(np.abs(t.sum(axis=1) - 1)) > 1e-9
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    exact = (p * t.sum(axis=1, keepdims=True) - t) * 0.7
+    _, cache = F.softmax_cross_entropy_forward(z, t, "sum")
+    ours = F.softmax_cross_entropy_backward(np.float64(0.7), cache)
+    (theirs,) = TF.vjp(TF.softmax_cross_entropy, (z, t), np.float64(0.7), reduction="sum")[:1]
+    tol = OP_TOLERANCES["softmax_cross_entropy"]["float64"].atol
+    assert np.max(np.abs(ours - exact)) <= tol * np.max(np.abs(exact))
+    assert np.max(np.abs(np.asarray(theirs) - exact)) <= tol * np.max(np.abs(exact)), \
+        "TensorFlow's gradient is no longer p * sum(t) - t with op determinism on: update numpy_nn and the README"
+    assert np.max(np.abs((p - t) * 0.7 - exact)) > 1e3 * tol * np.max(np.abs(exact))  # the shortcut is told apart

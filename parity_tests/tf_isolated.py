@@ -137,33 +137,40 @@ def _run_child(calls, env, call_timeout, startup_timeout):
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as stderr:
         child = subprocess.Popen([sys.executable, "-m", "parity_tests.tf_isolated"], cwd=REPO, env=env,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True)
-        child.stdin.write(json.dumps([[c.id, c.target, list(c.args)] for c in calls]))
-        child.stdin.close()
-        lines = _lines_of(child.stdout)
         config, finished, timed_out = None, {}, None
-        while len(finished) < len(calls):
-            timeout = startup_timeout if config is None else call_timeout
+        try:
             try:
-                line = lines.get(timeout=timeout)
-            except queue.Empty:
+                child.stdin.write(json.dumps([[c.id, c.target, list(c.args)] for c in calls]))
+                child.stdin.close()
+            except BrokenPipeError:  # died before reading its calls: reported below as "died before any call"
+                pass
+            lines = _lines_of(child.stdout)
+            while len(finished) < len(calls):
+                timeout = startup_timeout if config is None else call_timeout
+                try:
+                    line = lines.get(timeout=timeout)
+                except queue.Empty:
+                    timed_out = timeout
+                    break
+                if line is None:  # end of output: the child has exited
+                    break
+                record = json.loads(line)
+                if config is None:
+                    config = record["config"]
+                else:
+                    call_id = record.pop("id")
+                    finished[call_id] = Outcome(**record)
+        finally:
+            if child.poll() is None and len(finished) < len(calls):
                 child.kill()
-                timed_out = timeout
-                break
-            if line is None:  # end of output: the child has exited
-                break
-            record = json.loads(line)
-            if config is None:
-                config = record["config"]
-            else:
-                call_id = record.pop("id")
-                finished[call_id] = Outcome(**record)
-        returncode = child.wait()
+            returncode = child.wait()
         stderr.seek(0)
         err = stderr.read()
     if len(finished) == len(calls):
         return config, finished, None
-    if config is None and timed_out is None:
-        raise RuntimeError(f"the TensorFlow child died before running any call ({_reason(returncode)}):\n{err[-2000:]}")
+    if config is None:  # it never got as far as importing TensorFlow: no call is to blame
+        why = f"timeout after {timed_out} s" if timed_out is not None else _reason(returncode)
+        raise RuntimeError(f"the TensorFlow child died before running any call ({why}):\n{err[-2000:]}")
     reason = f"timeout after {timed_out} s" if timed_out is not None else _reason(returncode)
     return config, finished, Outcome("crash", reason=reason, stderr_line=_telling_line(err))
 
@@ -245,7 +252,10 @@ def _child_main():
     calls = [(call_id, _resolve(target), args) for call_id, target, args in json.load(sys.stdin)]
     import tensorflow as tf
 
-    from tf_nn.runtime import onednn_enabled
+    from tf_nn.runtime import onednn_enabled, parity_threads, set_threads
+
+    if parity_threads() is not None:  # NUMPY_NN_THREADS (the parity matrix): the same pools as the parent
+        set_threads(parity_threads())
 
     emit({"config": {"onednn": onednn_enabled(), "gpu": bool(tf.config.list_logical_devices("GPU")),
                      "tensorflow": tf.__version__}})

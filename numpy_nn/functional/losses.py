@@ -50,8 +50,10 @@ def softmax_cross_entropy_forward(logits, labels, reduction="mean"):
     overflow, so float32 logits of +-1e4 give a finite loss.
 
     Backward: ``dlogits = (p * sum_c t_c - t) * dL/dl_i`` (divided by N for ``"mean"``), where ``t`` is
-    the one-hot or probability row; ``sum_c t_c`` is 1 for sparse and one-hot labels, and within the
-    checked tolerance of 1 for probability rows, whose gradient is exact for the row as given.
+    the one-hot or probability row: the exact gradient of ``l_i`` for the row as given. ``sum_c t_c``
+    is 1 for sparse and one-hot labels, and within the checked tolerance of 1 for probability rows
+    (float32 rounding alone moves a row's sum by ~1e-7), where the common shortcut ``p - t`` is off
+    by ``p * (sum_c t_c - 1)``.
     """
     op = "softmax_cross_entropy_forward"
     _check_scores(logits, "logits", op)
