@@ -62,7 +62,8 @@ class Row:
         if not cmp.passed:
             self.passed = False
             if len(self.failures) < 3:
-                self.failures.append(f"{where}: {describe}\n    {cmp.describe()}")
+                why = f"\n    {cmp.failure}" if getattr(cmp, "failure", "") else ""
+                self.failures.append(f"{where}: {describe}{why}\n    {cmp.describe()}")
 
 
 def _run_examples(strategy, body, n, seed):
@@ -231,6 +232,7 @@ def trajectory_rows(steps=50):
             names, _ = tutorial_trajectory_oracle(tutorial, kind, steps, on_step=on_step)
             cmp, step, k = judge.verdict
             row32.add(cmp, f"{names[k]}, step {step}", "weights")
+            row32.ratio = judge.max_ratio  # over all 50 steps, not only at the worst error
             rows += [row32, row64]
     return rows
 

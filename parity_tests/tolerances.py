@@ -38,7 +38,7 @@ oneDNN off and forced on (the "worst ratio" column of ``python -m parity_tests.r
 factor of 2 over that. (With a 1-ulp floor conv2d reached 6.0 over 100 examples: too close to 8 to
 hold on every machine.) A real loss of accuracy is far larger: rounding through float16 is 2**13 =
 8192 times coarser; an unshifted softmax overflows or underflows; a sum ordered for maximal
-cancellation over 2048 terms is ~50 times less accurate than BLAS's and is caught by 2. while still
+cancellation over 2048 terms is 25-50 times less accurate than BLAS's and is caught by 2. while still
 under the cap (``test_oracle.py`` plants each). The floor (4 ulps of S) keeps an exact result on one
 side (error 0) from demanding exactness of the other.
 
