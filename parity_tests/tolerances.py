@@ -34,12 +34,12 @@ their roundings; for a K-term sum both errors are bounded by ~K eps sum|terms| a
 ~sqrt(K) eps, and which one is smaller on a given example is chance. Measured on an AMD EPYC with
 oneDNN off and forced on (the "worst ratio" column of ``python -m parity_tests.report --examples 100
 --trajectories``), the worst ratio above a 4-ulp floor was 2.6 for ops (conv2d, TensorFlow's side),
-4.5 for the CNN's outputs and gradients (oneDNN on), 1.1 for SGD runs and 4.4 for training
+4.5 for the CNN's outputs and gradients (oneDNN on), 1.1 for SGD runs and 2.8 for training
 trajectories (median drift): 8 leaves a factor of almost 2 over that. (With a 1-ulp floor conv2d
-reached 6.0 over 100 examples: too close to 8 to hold on every machine.) A real loss of accuracy is far larger: rounding through float16 is 2**13 =
-8192 times coarser; an unshifted softmax overflows or underflows; a sum ordered for maximal
-cancellation over 2048 terms is 25-50 times less accurate than BLAS's and is caught by 2. while still
-under the cap (``test_oracle.py`` plants each). The floor (4 ulps of S) keeps an exact result on one
+reached 6.0 over 100 examples: too close to 8 to hold on every machine.) A real loss of accuracy is
+far larger: rounding through float16 is 2**13 = 8192 times coarser; an unshifted softmax overflows
+or underflows; a sum ordered for maximal cancellation over 2048 terms is 25-50 times less accurate
+than BLAS's and is caught by 2. while still under the cap (``test_oracle.py`` plants each). The floor (4 ulps of S) keeps an exact result on one
 side (error 0) from demanding exactness of the other.
 
 Which scale S: by default ``max|t64|``. Where a result is, by construction, a small difference of
