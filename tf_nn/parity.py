@@ -85,28 +85,6 @@ def keras_step(keras_model, loss, x, y, masks=()):
     return outputs, value, grads
 
 
-def train_side_by_side(np_model, keras_model, np_optimizer, loss, batches, masks=None, dtype=None):
-    """Train both models on the same ``batches`` (an iterable of ``(x, y)``) with the same dropout
-    masks (``masks(step, batch_size) -> list``, or None without dropout) and equivalent optimizers
-    (``np_optimizer``; Keras's is made by :func:`tf_nn.optimizers.from_numpy`).
-
-    The numpy model trains with ``Sequential.train_on_batch``; the Keras twin with
-    ``keras.Model.train_on_batch`` compiled ``run_eagerly=True``. Returns the per-step losses
-    ``(numpy_losses, keras_losses)``; the models' weights are left as trained."""
-    dtype = dtype or np.dtype(np_model.layers[0].dtype).name
-    np_model.compile(np_optimizer, loss)
-    keras_model.compile(optimizer=tf_optimizers.from_numpy(np_optimizer, dtype=dtype),
-                        loss=tf_losses.from_numpy(loss, dtype=dtype), run_eagerly=True)
-    ours, theirs = [], []
-    for step, (x, y) in enumerate(batches):
-        step_masks = masks(step, len(x)) if masks else []
-        inject_numpy_masks(np_model, step_masks)
-        ours.append(np_model.train_on_batch(x, y)[0])
-        inject_keras_masks(keras_model, step_masks)
-        theirs.append(float(np.asarray(keras_model.train_on_batch(x, y))))
-    return ours, theirs
-
-
 def run_optimizers(np_optimizer, initial, gradients, dtype=None):
     """Apply the same gradient sequence with a numpy_nn optimizer and its Keras twin.
 
@@ -196,20 +174,6 @@ def trajectory_optimizer(tutorial, kind, dtype):
     if kind == "sgd":
         return np_optimizers.SGD(exact(tutorial.learning_rate if tutorial.optimizer == "sgd" else 0.01))
     return np_optimizers.Adam(exact(0.001), exact(0.9), exact(0.999), exact(1e-7))
-
-
-def tutorial_trajectory(tutorial, kind, dtype, steps=50, batch_size=32, seed=0):
-    """Train ``tutorial`` and its Keras twin side by side: same initial weights (from ``seed``), the
-    sample's first ``steps * batch_size`` digits in order, the same dropout masks, ``kind`` = "sgd"
-    or "adam". Returns ``(names, numpy weights, keras weights, (numpy losses, keras losses))``."""
-    model = tutorial.build(seed=seed, dtype=dtype)
-    twin = to_keras(model, dropout_masks=True)
-    batches = [tutorial_batch(tutorial, dtype, i * batch_size, batch_size) for i in range(steps)]
-    rng = np.random.default_rng(seed)
-    losses = train_side_by_side(model, twin, trajectory_optimizer(tutorial, kind, dtype), tutorial.make_loss(),
-                                batches, masks=lambda step, n: draw_dropout_masks(model, n, rng))
-    names = [f"layer {i} {type(layer).__name__} {k}" for i, layer in enumerate(model.layers) for k in layer.params]
-    return names, model.get_weights(), twin.get_weights(), losses
 
 
 # --- the float64 oracle of a float32 run -------------------------------------------------------
