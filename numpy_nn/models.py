@@ -12,24 +12,11 @@ import numpy as np
 from . import losses as losses_module
 from . import optimizers as optimizers_module
 from .batching import batch_indices, epoch_batch_indices
+from .errors import TrainingDiverged
 from .functional._checks import check_float
 from .layers import Layer
+from .loop import run_epoch
 from .progress import ProgressBar
-
-
-class TrainingDiverged(RuntimeError):
-    """Training produced a NaN or infinite loss or gradient. The update of that step was not applied,
-    so the model keeps the weights from before it. ``epoch`` and ``step`` are 1-based (None outside
-    fit). ``weights_finite`` is False in the one case those weights are not good: an earlier update
-    with finite gradients overflowed them (learning rates near 1e38); the message then says so."""
-
-    def __init__(self, reason, layer=None, epoch=None, step=None, weights_finite=True):
-        self.reason, self.layer, self.epoch, self.step = reason, layer, epoch, step
-        self.weights_finite = weights_finite
-        where = f" at epoch {epoch}, step {step}" if epoch is not None else ""
-        kept = ("the weights are those before this step" if weights_finite else
-                "the weights were already non-finite before this step (an earlier update overflowed them)")
-        super().__init__(f"training diverged{where}: {reason}; {kept}")
 
 
 class History:
@@ -285,16 +272,8 @@ class Sequential:
         for epoch in range(initial_epoch, epochs):
             batches = epoch_batch_indices(len(x), batch_size, history.seed, epoch, shuffle)
             bar = ProgressBar(len(batches), f"Epoch {epoch + 1}/{epochs}", enabled=bool(verbose))
-            total_loss = total_correct = seen = 0.0
-            for step, idx in enumerate(batches, 1):
-                try:
-                    loss, acc = self.train_on_batch(x[idx], y[idx])
-                except TrainingDiverged as e:
-                    bar.close()
-                    raise TrainingDiverged(e.reason, e.layer, epoch + 1, step, e.weights_finite) from None
-                total_loss, total_correct, seen = total_loss + loss * len(idx), total_correct + acc * len(idx), seen + len(idx)
-                bar.update(step, samples=int(seen), loss=total_loss / seen, accuracy=total_correct / seen)
-            logs = {"loss": total_loss / seen, "accuracy": total_correct / seen}
+            result = run_epoch(lambda xb, yb, step: self.train_on_batch(xb, yb), x, y, batches, bar, epoch + 1)
+            logs = {"loss": result.loss, "accuracy": result.accuracy}
             if validation_data is not None:
                 val_loss, val_acc = self.evaluate(*validation_data, batch_size=batch_size)
                 logs.update(val_loss=val_loss, val_accuracy=val_acc)
