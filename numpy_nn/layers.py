@@ -210,7 +210,7 @@ class Conv2D(_WithActivation):
             self.params["bias"] = self.bias_initializer((self.filters,), self.dtype, rng)
 
     def compute_output_shape(self, input_shape):
-        (oh, ow), _ = F.conv.output_geometry(input_shape[:2], self.kernel_size, self.strides, self.padding, f"Conv2D '{self.name}'")
+        (oh, ow), _ = F.output_geometry(input_shape[:2], self.kernel_size, self.strides, self.padding, f"Conv2D '{self.name}'")
         return (oh, ow, self.filters)
 
     def get_config(self):
@@ -240,7 +240,7 @@ class MaxPooling2D(Layer):
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"MaxPooling2D '{self.name}': expects 4-D NHWC input, got shape (batch, {', '.join(map(str, input_shape))})")
-        (oh, ow), _ = F.conv.output_geometry(input_shape[:2], self.pool_size, self.strides, self.padding,
+        (oh, ow), _ = F.output_geometry(input_shape[:2], self.pool_size, self.strides, self.padding,
                                              f"MaxPooling2D '{self.name}'", what="pool_size")
         return (oh, ow, input_shape[2])
 

@@ -17,7 +17,7 @@ from .activations import (
     tanh_backward,
     tanh_forward,
 )
-from .conv import conv2d_backward, conv2d_forward, same_padding
+from .conv import conv2d_backward, conv2d_forward, output_geometry, same_padding
 from .dense import dense_backward, dense_forward
 from .dropout import dropout_backward, dropout_forward, flatten_backward, flatten_forward
 from .losses import (
@@ -29,4 +29,4 @@ from .losses import (
 )
 from .pooling import maxpool2d_backward, maxpool2d_forward
 
-__all__ = [name for name in dir() if name.endswith(("_forward", "_backward"))] + ["EPSILON", "same_padding"]
+__all__ = [name for name in dir() if name.endswith(("_forward", "_backward"))] + ["EPSILON", "output_geometry", "same_padding"]
