@@ -31,11 +31,13 @@ parity-matrix: $(STAMP)
 parity-thorough: $(STAMP)
 	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest -q -n auto parity_tests -m "not slow"
 
-## make parity-report: the op-by-op parity table (op, dtype, examples, max errors, tolerance, pass/fail)
+## make parity-report: the op-by-op parity table (op, dtype, examples, max errors, tolerance, pass/fail);
+## parity_tests and benchmarks are not installed: they run from this checkout (python -m ...)
 parity-report: $(STAMP)
 	$(BIN)/python -m parity_tests.report
 
 ## make demo: the main job, every tutorial model in NumPy and TensorFlow side by side, figures in out/demo
+## (numpy-nn is the console script of numpy_nn.app.cli; python -m numpy_nn is the same)
 demo: $(STAMP)
 	$(BIN)/numpy-nn train --model all --backend both --limit 20000 --out out/demo
 

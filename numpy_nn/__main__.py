@@ -1,6 +1,6 @@
-"""``python -m numpy_nn``: the ``numpy-nn`` command line (see :mod:`numpy_nn.cli`)."""
+"""``python -m numpy_nn``: the ``numpy-nn`` command line (see :mod:`numpy_nn.app.cli`)."""
 import sys
 
-from .cli import main
+from .app.cli import main
 
 sys.exit(main())

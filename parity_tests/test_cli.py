@@ -1,6 +1,7 @@
 """``numpy-nn``: the train command end to end (table, metrics.json, figures), the side-by-side
-guarantees (same batch order, same dropout masks), the delegated subcommands, and every bad input
-ending in a one-line error with the documented exit status and no partial file."""
+guarantees (same batch order, same dropout masks, the one epoch loop), the commands that are not
+part of it (parity report, benchmarks), and every bad input ending in a one-line error with the
+documented exit status and no partial file."""
 import contextlib
 import io
 import json
@@ -13,41 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numpy_nn import cli, experiment, zoo
+from numpy_nn import zoo
+from numpy_nn.app import cli, driver
 from numpy_nn.datasets import SAMPLE_PATH, load_mnist, write_idx
+from parity_tests.cli_helpers import assert_one_line_error, parse_table, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = list(zoo.TUTORIAL_MODELS)
 FIGURES = ["digits.png", "softmax_weights.png"] + [
     f"{m}_{kind}.png" for m in MODELS for kind in ("curves", "predictions", "confusion", "probabilities", "embedding")]
-
-
-def run_cli(argv, capsys):
-    """``main(argv)`` in-process: ``(status, stdout, stderr)``; argparse's exit counts as a status."""
-    try:
-        status = cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        status = e.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def assert_one_line_error(err, *fragments):
-    """The last stderr line is the error and names what is wrong; no traceback anywhere."""
-    assert "Traceback" not in err
-    last = err.strip().splitlines()[-1]
-    assert "error" in last, last
-    for fragment in fragments:
-        assert fragment in last, f"{fragment!r} not in {last!r}"
-    return last
-
-
-def parse_table(text):
-    """The Markdown table printed by ``train``: ``{model: {column: cell}}``."""
-    lines = [line for line in text.splitlines() if line.startswith("|")]
-    head = [c.strip() for c in lines[0].strip("|").split(" | ")]
-    rows = [[c.strip() for c in line.strip("|").split(" | ")] for line in lines[2:]]
-    return {row[0]: dict(zip(head, row)) for row in rows}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -57,7 +32,7 @@ def parse_table(text):
 @pytest.fixture(scope="module")
 def tf_available():
     try:
-        experiment.load_tf_trainer()
+        driver.load_tf_trainer()
     except ImportError as e:
         pytest.skip(f"TensorFlow not installed: {e}")
 
@@ -166,18 +141,35 @@ def small_data():
 
 def test_the_numpy_run_is_sequential_fit_with_the_same_seed(small_data):
     """The driver's batch order is the one ``Sequential.fit(seed=...)`` draws: identical weights."""
-    result = experiment.train_model("mlp", small_data, ("numpy",), epochs=2, batch_size=32, seed=3, verbose=False)
+    result = driver.train_model("mlp", small_data, ("numpy",), epochs=2, batch_size=32, seed=3, verbose=False)
     spec = zoo.get("mlp")
     model = spec.build(seed=3)
-    x_train, _ = experiment.prepare_inputs(spec, small_data[0][0], small_data[1][0])
+    x_train, _ = driver.prepare_inputs(spec, small_data[0][0], small_data[1][0])
     model.fit(x_train, small_data[0][1].astype(np.int64), epochs=2, batch_size=32, seed=3, verbose=0)
     for a, b in zip(result.runs["numpy"].weights, model.get_weights()):
         np.testing.assert_array_equal(a, b)
 
 
+def test_both_frameworks_train_through_the_one_epoch_loop(small_data, monkeypatch):
+    """The driver has no loop of its own: every epoch of every framework is one call of
+    ``numpy_nn.loop.run_epoch``, the loop ``Sequential.fit`` runs, over that epoch's batches."""
+    from numpy_nn import loop
+
+    assert driver.run_epoch is loop.run_epoch
+    calls = []
+
+    def counting(train_step, x, y, batches, bar=None, epoch=None):
+        calls.append((epoch, len(batches)))
+        return loop.run_epoch(train_step, x, y, batches, bar, epoch)
+
+    monkeypatch.setattr(driver, "run_epoch", counting)
+    driver.train_model("softmax", small_data, ("numpy",), epochs=2, batch_size=100, verbose=False)
+    assert calls == [(1, 3), (2, 3)]  # 256 images in batches of 100
+
+
 def test_a_different_seed_gives_a_different_run(small_data):
-    a = experiment.train_model("softmax", small_data, ("numpy",), epochs=1, batch_size=32, seed=0, verbose=False)
-    b = experiment.train_model("softmax", small_data, ("numpy",), epochs=1, batch_size=32, seed=1, verbose=False)
+    a = driver.train_model("softmax", small_data, ("numpy",), epochs=1, batch_size=32, seed=0, verbose=False)
+    b = driver.train_model("softmax", small_data, ("numpy",), epochs=1, batch_size=32, seed=1, verbose=False)
     assert not np.array_equal(a.runs["numpy"].weights[0], b.runs["numpy"].weights[0])
 
 
@@ -185,8 +177,8 @@ def test_both_frameworks_drop_the_same_units(small_data, tf_available):
     """With the masks injected, the dropout model's two runs differ only by float32 rounding; a Keras
     model drawing its own masks from the same start ends far away. The verdict is the separation
     between the two (at least 100x), not a float32 tolerance tuned to one machine."""
-    shared = experiment.train_model("dropout", small_data, ("numpy", "tf"), epochs=1, verbose=False)
-    own = experiment.train_model("dropout", small_data, ("tf",), epochs=1, verbose=False)
+    shared = driver.train_model("dropout", small_data, ("numpy", "tf"), epochs=1, verbose=False)
+    own = driver.train_model("dropout", small_data, ("tf",), epochs=1, verbose=False)
     diffs = [np.max(np.abs(a - b)) for a, b in zip(shared.runs["numpy"].weights, own.runs["tf"].weights)]
     assert shared.max_weight_diff < 1e-2 * max(diffs), (shared.max_weight_diff, max(diffs))
     loss_gap = np.max(np.abs(np.subtract(shared.runs["numpy"].step_loss, shared.runs["tf"].step_loss)))
@@ -197,11 +189,11 @@ def test_both_frameworks_drop_the_same_units(small_data, tf_available):
 def test_prepare_inputs_gives_each_model_its_input_shape(small_data):
     (x, _), (xt, _) = small_data
     for name, shape in {"softmax": (784,), "mlp": (784,), "dropout": (28, 28), "cnn": (28, 28, 1)}.items():
-        a, b = experiment.prepare_inputs(zoo.get(name), x, xt)
+        a, b = driver.prepare_inputs(zoo.get(name), x, xt)
         assert a.shape == (len(x),) + shape and b.shape == (len(xt),) + shape and a.dtype == np.float32
-    a, _ = experiment.prepare_inputs(zoo.get("mlp"), x, xt)
+    a, _ = driver.prepare_inputs(zoo.get("mlp"), x, xt)
     assert abs(a.mean()) < 1e-4 and abs(a.std() - 1) < 1e-4       # standardised by the training set
-    a, _ = experiment.prepare_inputs(zoo.get("cnn"), x, xt)
+    a, _ = driver.prepare_inputs(zoo.get("cnn"), x, xt)
     assert a.min() == 0 and a.max() == 1                           # pixels / 255
 
 
@@ -303,7 +295,7 @@ def test_a_download_with_a_wrong_checksum_is_named_and_leaves_nothing_in_the_cac
     monkeypatch.delenv("NUMPY_NN_DATA", raising=False)
     monkeypatch.delenv("NUMPY_NN_OFFLINE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    monkeypatch.setattr("numpy_nn.datasets.MNIST_MIRRORS", (mirror.as_uri() + "/",))
+    monkeypatch.setattr("numpy_nn.datasets.download.MNIST_MIRRORS", (mirror.as_uri() + "/",))
     argv = ["train", "--model", "softmax", "--backend", "numpy", "--epochs", "1", "--limit", "50",
             "--out", tmp_path / "out", "--quiet", "--no-figures"]
     status, _, err = run_cli(argv, capsys)
@@ -359,7 +351,7 @@ def test_the_numpy_backend_runs_without_tensorflow(without_tensorflow, capsys, t
 
 def test_without_tensorflow_in_a_fresh_interpreter(tmp_path):
     """The same, in a subprocess whose ``import tensorflow`` is blocked: one line, status 2."""
-    code = ("import sys; sys.modules['tensorflow'] = None; from numpy_nn.cli import main; "
+    code = ("import sys; sys.modules['tensorflow'] = None; from numpy_nn.app.cli import main; "
             f"sys.exit(main(['train', '--backend', 'tf', '--out', {str(tmp_path / 'out')!r}]))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
@@ -398,7 +390,7 @@ def test_an_out_path_that_is_a_file_is_an_error(tmp_path, capsys):
 
 
 def test_a_failure_while_drawing_leaves_no_metrics_and_no_partial_figure(tmp_path, capsys, monkeypatch):
-    from numpy_nn import plots
+    from numpy_nn.app import plots
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device", str(tmp_path / "out" / "softmax_confusion.png"))
@@ -412,31 +404,45 @@ def test_a_failure_while_drawing_leaves_no_metrics_and_no_partial_figure(tmp_pat
 
 
 # ----------------------------------------------------------------------------------------------
-# Delegated subcommands and imports
+# What the command is not, what it imports, how it is installed
 # ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("command, module", [("parity", "parity_tests.report"), ("bench", "benchmarks.__main__")])
-def test_delegated_subcommands_pass_their_arguments_through(command, module, monkeypatch):
-    import types
-
-    seen = []
-    fake = types.ModuleType(module)
-    fake.main = lambda argv: seen.append(argv) or 7
-    monkeypatch.setitem(sys.modules, module, fake)
-    assert cli.main([command, "--quick", "--out", "x"]) == 7
-    assert seen == [["--quick", "--out", "x"]]
-
-
-@pytest.mark.parametrize("command, module", [("parity", "parity_tests.report"), ("bench", "benchmarks.__main__")])
-def test_a_delegated_subcommand_that_cannot_be_imported_is_a_one_line_error(command, module, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, module, None)
+@pytest.mark.parametrize("command", ["parity", "bench"])
+def test_the_parity_report_and_the_benchmarks_are_not_subcommands(command, capsys):
+    """They live in the checkout, not in the installed package: ``python -m parity_tests.report`` and
+    ``python -m benchmarks`` (below)."""
     status, _, err = run_cli([command], capsys)
-    assert status == 1
-    assert_one_line_error(err, f"numpy-nn {command}", module)
+    assert status == 2
+    assert_one_line_error(err, f"invalid choice: '{command}'")
+
+
+@pytest.mark.parametrize("module", ["parity_tests.report", "benchmarks"])
+def test_the_parity_report_and_the_benchmarks_run_from_the_checkout(module):
+    proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage:" in proc.stdout
+
+
+def test_the_package_installs_the_library_its_twin_and_the_console_script():
+    tomllib = pytest.importorskip("tomllib")
+    from setuptools import find_packages
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    include = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert include == ["numpy_nn*", "tf_nn*"]
+    packages = find_packages(str(REPO), include=include)
+    assert {"numpy_nn", "numpy_nn.app", "numpy_nn.datasets", "numpy_nn.functional", "tf_nn"} <= set(packages)
+    assert not [p for p in packages if p.startswith(("parity_tests", "benchmarks"))]
+    module, _, name = config["project"]["scripts"]["numpy-nn"].partition(":")
+    assert (module, name) == ("numpy_nn.app.cli", "main") and getattr(cli, name) is cli.main
+    assert "data/*.npz" in config["tool"]["setuptools"]["package-data"]["numpy_nn"]
+    assert SAMPLE_PATH.is_file() and SAMPLE_PATH.parent == REPO / "numpy_nn" / "data"
 
 
 def test_numpy_nn_imports_neither_tensorflow_nor_matplotlib():
-    code = ("import sys, numpy_nn, numpy_nn.cli, numpy_nn.experiment, numpy_nn.plots; "
+    code = ("import sys, numpy_nn, numpy_nn.datasets, numpy_nn.app.cli, numpy_nn.app.driver, numpy_nn.app.plots, "
+            "numpy_nn.app.resume, numpy_nn.app.results; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'matplotlib', 'tf_nn'}))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)

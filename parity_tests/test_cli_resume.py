@@ -11,35 +11,14 @@ import pytest
 from numpy_nn import load_model
 from numpy_nn.checkpoint import read_checkpoint
 from numpy_nn.datasets import SAMPLE_PATH
-from parity_tests.test_cli import assert_one_line_error, run_cli
-
-TIMINGS = {"epoch_seconds", "seconds_per_epoch"}
+from parity_tests.cli_helpers import (assert_one_line_error, checkpoint_arrays, models_metrics, run_cli,
+                                      without_timings)
 
 
 def train(capsys, out, *extra, model="dropout", backend="numpy", limit=300):
     argv = ["train", "--model", model, "--backend", backend, "--limit", limit, "--data-dir", SAMPLE_PATH,
             "--out", out, "--no-figures", "--quiet", *extra]
     return run_cli(argv, capsys)
-
-
-def without_timings(value):
-    """``value`` (parsed JSON) without the wall-clock entries, which differ run to run by nature."""
-    if isinstance(value, dict):
-        return {k: without_timings(v) for k, v in value.items() if k not in TIMINGS}
-    if isinstance(value, list):
-        return [without_timings(v) for v in value]
-    return value
-
-
-def checkpoint_arrays(path):
-    """Every array a checkpoint holds (weights, optimizer slots), as raw bytes, and its training state."""
-    header, arrays = read_checkpoint(path)
-    state = header["training_state"]
-    return {k: (a.dtype.str, a.shape, a.tobytes()) for k, a in arrays.items()}, header["optimizer"], state
-
-
-def models_metrics(folder):
-    return without_timings(json.loads((folder / "metrics.json").read_text())["models"])
 
 
 def snapshot(folder):
@@ -116,7 +95,7 @@ def saved(tmp_path_factory):
     import contextlib
     import io
 
-    from numpy_nn import cli
+    from numpy_nn.app import cli
 
     folder = tmp_path_factory.mktemp("saved")
     for model in ("softmax", "mlp"):
@@ -271,12 +250,12 @@ def test_a_checkpoint_with_non_finite_weights_is_never_written(tmp_path, monkeyp
     """Defence in depth: should an update ever overflow a weight to inf while the loss and the
     gradients stay finite, the epoch's checkpoint is refused with TrainingDiverged naming the layer,
     and the previous epoch's file is kept."""
-    from numpy_nn import experiment
+    from numpy_nn.app import driver
     from numpy_nn.datasets import load_mnist
-    from numpy_nn.models import TrainingDiverged
+    from numpy_nn.errors import TrainingDiverged
 
     (x, y), (xt, yt) = load_mnist(SAMPLE_PATH, verbose=False)
-    original, steps = experiment.NumpyTrainer.train_on_batch, []
+    original, steps = driver.NumpyTrainer.train_on_batch, []
 
     def overflowing(self, xb, yb, masks=None):
         result = original(self, xb, yb, masks)
@@ -285,9 +264,9 @@ def test_a_checkpoint_with_non_finite_weights_is_never_written(tmp_path, monkeyp
             self.model.layers[1].params["kernel"][0, 0] = np.inf
         return result
 
-    monkeypatch.setattr(experiment.NumpyTrainer, "train_on_batch", overflowing)
+    monkeypatch.setattr(driver.NumpyTrainer, "train_on_batch", overflowing)
     with pytest.raises(TrainingDiverged, match=r"epoch 2, step 3: mlp \(numpy\): non-finite weights in layer") as e:
-        experiment.train_model("mlp", ((x[:300], y[:300]), (xt[:100], yt[:100])), ("numpy",), epochs=3,
+        driver.train_model("mlp", ((x[:300], y[:300]), (xt[:100], yt[:100])), ("numpy",), epochs=3,
                                batch_size=100, verbose=False, save_dir=tmp_path)
     assert e.value.layer is not None and e.value.checkpoint_epoch == 1
     assert read_checkpoint(tmp_path / "mlp-numpy.npz")[0]["training_state"]["epoch"] == 1
@@ -300,7 +279,7 @@ def test_a_diverging_keras_step_is_not_applied_and_names_the_first_layer():
     gradient is not (a known difference, see test_known_differences.py (b))."""
     pytest.importorskip("tensorflow")
     from numpy_nn import zoo
-    from numpy_nn.models import TrainingDiverged
+    from numpy_nn.errors import TrainingDiverged
     from tf_nn.runtime import onednn_enabled
     from tf_nn.training import KerasTrainer
 

@@ -7,8 +7,7 @@ import json
 import pytest
 
 from numpy_nn.datasets import SAMPLE_PATH
-from parity_tests.test_cli import run_cli
-from parity_tests.test_cli_resume import checkpoint_arrays, without_timings
+from parity_tests.cli_helpers import checkpoint_arrays, run_cli, without_timings
 
 NOT_REPRODUCIBLE = {"command", "total_seconds", "table", "checkpoints"}  # timings, and the paths of this run
 

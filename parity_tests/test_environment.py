@@ -200,7 +200,7 @@ def test_the_benchmarks_use_the_same_thread_variables():
 
 
 def test_a_numpy_only_train_run_writes_the_environment_into_metrics_json(tmp_path):
-    from numpy_nn import cli
+    from numpy_nn.app import cli
     from numpy_nn.datasets import SAMPLE_PATH
 
     argv = ["train", "--model", "softmax", "--backend", "numpy", "--epochs", "1", "--limit", "50",

@@ -1,4 +1,4 @@
-"""numpy_nn.plots: PCA by SVD against the covariance's eigendecomposition, the confusion matrix,
+"""numpy_nn.app.plots: PCA by SVD against the covariance's eigendecomposition, the confusion matrix,
 and every figure function writing a valid PNG (atomically) that shows what its docstring says."""
 import struct
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numpy_nn import plots
+from numpy_nn.app import plots
 
 matplotlib = pytest.importorskip("matplotlib")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

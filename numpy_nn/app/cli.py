@@ -3,27 +3,28 @@
     numpy-nn train --model {softmax,mlp,dropout,cnn,all} --backend {numpy,tf,both} [--epochs N]
                    [--batch-size N] [--learning-rate LR] [--seed S] [--data-dir DIR] [--limit N|all]
                    [--out DIR] [--no-figures] [--quiet] [--save DIR] [--resume DIR] [--blas-threads N]
-    numpy-nn parity [ARGS...]      # parity_tests.report.main(ARGS)
-    numpy-nn bench [ARGS...]       # benchmarks.__main__.main(ARGS)
 
 ``train`` trains the tutorial models (:mod:`numpy_nn.zoo`) on MNIST (found by
 :func:`numpy_nn.datasets.load_mnist`), in NumPy, TensorFlow or both side by side (same initial
-weights, same batch order, same dropout masks: see :mod:`numpy_nn.experiment`), prints a table,
-and writes the figures (:mod:`numpy_nn.plots`) and ``metrics.json`` to ``--out``.
+weights, same batch order, same dropout masks, one epoch loop: see :mod:`numpy_nn.app.driver`),
+prints a table, and writes the figures (:mod:`numpy_nn.app.plots`) and ``metrics.json``
+(:mod:`numpy_nn.app.results`) to ``--out``. The parity report and the benchmarks are not part of
+the installed command: run ``python -m parity_tests.report`` and ``python -m benchmarks`` from a checkout.
 
 Checkpoints. ``--save DIR`` writes, after every epoch, one checkpoint per model and framework:
 ``DIR/<model>-<backend>.npz`` (e.g. ``DIR/mlp-numpy.npz``, ``DIR/mlp-tf.npz``), each replaced
 atomically, so an interrupted run leaves its last complete epoch and never a partial file; a
-diverging run never overwrites the last good one. ``--resume DIR`` continues from the checkpoints
-in ``DIR`` (the same folder or another ``--save`` folder may follow): every model and framework of
-the run resumes from its file, with the saved seed, batch size, learning rate and data (options
-left out take the saved values; a different value is a usage error), up to ``--epochs`` in all
-(default: the saved run's). The batch order of epoch ``e`` depends only on ``(seed, e)``, and the
-optimizer state and dropout generators are restored, so the resumed run is bit for bit the
-uninterrupted one. With ``--model all`` a model with no file yet starts from scratch (the run was
-interrupted before it); with ``--backend both`` both frameworks' files must be there, at the same
-epoch. The Keras side is stored in numpy_nn's format (Keras's weights and optimizer moments in a
-numpy_nn model, plus Keras's dropout generator states), so ``numpy_nn.load_model`` opens either file.
+diverging run never overwrites the last good one. ``--resume DIR`` continues from the checkpoints in
+``DIR`` (the same folder or another ``--save`` folder may follow): every model and framework of the
+run resumes from its file, with the saved seed, batch size, learning rate and data (options left out
+take the saved values; a different value is a usage error), up to ``--epochs`` in all (default: the
+saved run's). The batch order of epoch ``e`` depends only on ``(seed, e)``, and the optimizer state
+and dropout generators are restored, so the resumed run is bit for bit the uninterrupted one. With
+``--model all`` a model with no file yet starts from scratch (the run was interrupted before it);
+with ``--backend both`` both frameworks' files must be there, at the same epoch
+(:mod:`numpy_nn.app.resume`). The Keras side is stored in numpy_nn's format (Keras's weights and
+optimizer moments in a numpy_nn model, plus Keras's dropout generator states), so
+``numpy_nn.load_model`` opens either file.
 
 Threads. ``--blas-threads N`` limits NumPy's BLAS (OpenBLAS, MKL) to N threads for the run, through
 ``threadpoolctl`` (in the ``dev`` extra; without it, set ``OPENBLAS_NUM_THREADS=N`` in the
@@ -41,52 +42,31 @@ contradicts the checkpoint being resumed), 1 for a data problem (missing, trunca
 mismatched files), a checkpoint that is missing, damaged or of another model, an output folder that
 cannot be written, or a run that diverged (a NaN/inf loss or gradient: the message names the model,
 framework, epoch, step and first layer concerned).
-TensorFlow is imported only when a TF backend is asked for, matplotlib only to draw.
+TensorFlow is imported only when a TF backend is asked for, matplotlib only to draw: this module
+imports NumPy and numpy_nn alone.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from . import __version__, zoo
-from .checkpoint import CheckpointError
-from .datasets import DataError, load_mnist
-from .fileio import atomic_write
-from .models import TrainingDiverged
+from .. import __version__, zoo
+from ..checkpoint import CheckpointError
+from ..datasets import DataError, load_mnist
+from ..errors import TrainingDiverged
+from .driver import load_tf_trainer, train_model
+from .errors import OutputError, UsageError
+from .results import results_table, run_metrics, write_json
+from .resume import (ALL_IMAGES, NOT_GIVEN, check_resumed_data, data_fingerprint, read_resume_points,
+                     resolve_limit, resolve_settings)
 
 PROG = "numpy-nn"
 BACKEND_CHOICES = {"numpy": ("numpy",), "tf": ("tf",), "both": ("numpy", "tf")}
 MODEL_CHOICES = list(zoo.TUTORIAL_MODELS) + ["all"]
-#: Training images used unless --limit says otherwise: all of them. (`make demo` passes
-#: --limit 20000, the mnist-20k reference setting, so that it stays within 5 minutes on 2 cores even
-#: when the loader has downloaded the full 60,000.)
-DEFAULT_LIMIT = None
-DEFAULT_SEED = 0
-#: Default of options that --resume takes from the checkpoint when they are not given.
-NOT_GIVEN = None
-
-#: Subcommands that hand their arguments to another module's ``main(argv)``.
-DELEGATES = {
-    "parity": ("parity_tests.report", "the op-by-op parity report (numpy_nn vs TensorFlow)"),
-    "bench": ("benchmarks.__main__", "NumPy vs TensorFlow timings"),
-}
-
-
-class UsageError(Exception):
-    """A bad argument or a missing optional dependency: exit status 2."""
-
-
-class OutputError(Exception):
-    """The output folder cannot be created or written: exit status 1."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -113,9 +93,6 @@ def _non_negative_int(text):
     return value
 
 
-ALL_IMAGES = "all"
-
-
 def _limit(text):
     """``--limit``: a positive integer, or ``all`` (:data:`ALL_IMAGES`)."""
     if text.strip().lower() == "all":
@@ -137,11 +114,11 @@ def _positive_float(text):
 
 
 def build_parser():
-    """The ``numpy-nn`` argument parser (``train``; ``parity`` and ``bench`` are listed for help)."""
+    """The ``numpy-nn`` argument parser (one subcommand: ``train``)."""
     parser = argparse.ArgumentParser(prog=PROG,
                                      description="numpy-nn: NumPy neural networks, checked against TensorFlow.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,parity,bench}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train}")
     train = sub.add_parser(
         "train", help="train the tutorial models in NumPy and/or TensorFlow, side by side",
         description="Train the tutorial models on MNIST in numpy_nn and/or TensorFlow from the same initial "
@@ -170,27 +147,7 @@ def build_parser():
     train.add_argument("--blas-threads", type=_positive_int, metavar="N",
                        help="limit NumPy's BLAS to N threads (needs threadpoolctl; default: BLAS's own, all cores); "
                             "1 avoids OpenBLAS's collapse on a busy machine")
-    for name, (module, text) in DELEGATES.items():
-        sub.add_parser(name, help=f"{text}: runs {module}.main(ARGS)", add_help=False)
     return parser
-
-
-# ----------------------------------------------------------------------------------------------
-# Delegated subcommands
-# ----------------------------------------------------------------------------------------------
-
-def delegate(name, argv):
-    """Run ``<module>.main(argv)`` for the subcommand ``name``; a one-line error if it cannot be imported."""
-    module_name = DELEGATES[name][0]
-    try:
-        module = importlib.import_module(module_name)
-        entry = module.main
-    except (ImportError, AttributeError) as e:
-        print(f"{PROG} {name}: error: cannot run {module_name}.main ({e}); "
-              "is this a full numpy-nn checkout with its test/benchmark packages?", file=sys.stderr)
-        return 1
-    status = entry(list(argv))
-    return 0 if status is None else int(status)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -200,8 +157,6 @@ def delegate(name, argv):
 def _check_dependencies(backend, figures):
     """Import what the run will need now, before any data is loaded or any time is spent."""
     if "tf" in BACKEND_CHOICES[backend]:
-        from .experiment import load_tf_trainer
-
         try:
             load_tf_trainer()
         except ImportError as e:
@@ -226,21 +181,6 @@ def _limit_blas_threads(n):
                          "with pip install 'numpy-nn[dev]', or set OPENBLAS_NUM_THREADS=N in the environment instead"
                          ) from None
     return threadpoolctl.threadpool_limits(n, user_api="blas")
-
-
-def _thread_settings():
-    """The thread counts this run computes with (its results depend on them in the last bits)."""
-    threads = {"blas": None, "env": {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                                              "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                                                              "TF_NUM_INTEROP_THREADS") if k in os.environ}}
-    try:
-        import threadpoolctl
-
-        pools = threadpoolctl.threadpool_info()
-        threads["blas"] = [pool["num_threads"] for pool in pools if pool["user_api"] == "blas"]
-    except ImportError:
-        pass
-    return threads
 
 
 def _prepare_folder(folder, option, what, hint=""):
@@ -281,74 +221,6 @@ def _prepare_save(folder):
     return _prepare_folder(folder, "--save", "checkpoint", f" (checkpoints go to {folder}/<model>-<backend>.npz)")
 
 
-def _read_resume_points(folder, names, backends):
-    """``{model: ResumePoint or None}`` for ``--resume folder``; CheckpointError (exit 1) for a missing
-    folder, a bad file, or a folder holding none of this run's checkpoints."""
-    from .experiment import checkpoint_path, read_resume_point
-
-    folder = Path(folder)
-    if folder.is_file():
-        raise UsageError(f"argument --resume: {folder} is a file; --resume takes the folder that --save wrote "
-                         f"(it holds {checkpoint_path(folder, names[0], backends[0]).name} and the like)")
-    if not folder.is_dir():
-        raise CheckpointError(f"{folder}: no such checkpoint folder (--resume)")
-    points = {name: read_resume_point(folder, name, backends) for name in names}
-    if all(point is None for point in points.values()):
-        expected = checkpoint_path(folder, names[0], backends[0])
-        found = sorted(p.name for p in folder.glob("*.npz"))
-        holds = f"it holds {', '.join(found)}" if found else "it holds no .npz file"
-        raise CheckpointError(f"{expected}: no such checkpoint file ({holds}; check --model and --backend)")
-    return points
-
-
-def _resolve_settings(args, name, point):
-    """``{epochs, batch_size, learning_rate, seed}`` for model ``name``: the options given, else the
-    resumed checkpoint's values, else the model's defaults. UsageError if a given option
-    contradicts the checkpoint (the run would not be the one that was interrupted)."""
-    spec = zoo.get(name)
-    given = {"batch_size": args.batch_size, "learning_rate": args.learning_rate, "seed": args.seed}
-    if point is None:
-        defaults = {"batch_size": spec.batch_size, "learning_rate": spec.learning_rate, "seed": DEFAULT_SEED}
-        settings = {k: defaults[k] if v is NOT_GIVEN else v for k, v in given.items()}
-        settings["epochs"] = spec.epochs if args.epochs is None else args.epochs
-        return settings
-    settings = {}
-    for key, value in given.items():
-        saved = point.settings[key]
-        if value is not NOT_GIVEN and value != saved:
-            option = "--" + key.replace("_", "-")
-            raise UsageError(f"argument {option}: {value} differs from the {saved} that {point.path} was trained with; "
-                             f"leave {option} out to resume, or train afresh without --resume")
-        settings[key] = saved
-    settings["epochs"] = point.settings["epochs"] if args.epochs is None else args.epochs
-    if settings["epochs"] < point.epoch:
-        raise UsageError(f"argument --epochs: {settings['epochs']}, but {point.path} has already done {point.epoch} "
-                         f"epochs; ask for --epochs {point.epoch} or more")
-    return settings
-
-
-def _resolve_limit(args, points):
-    """The --limit to use: the option if given, else the resumed checkpoints' (they must agree)."""
-    if args.limit is not NOT_GIVEN:
-        return None if args.limit == ALL_IMAGES else args.limit
-    saved = {p.settings["data"].get("limit") for p in points.values() if p is not None}
-    if len(saved) > 1:
-        raise UsageError(f"argument --limit: the checkpoints to resume were trained with different --limit values "
-                         f"{sorted(saved, key=str)}; resume them one --model at a time")
-    return saved.pop() if saved else DEFAULT_LIMIT
-
-
-def _check_resumed_data(points, data_info, fingerprint):
-    """UsageError unless each resumed checkpoint was trained on exactly this training data."""
-    def where(d):
-        return f"{d['train_images']:,} training images from {d.get('location')} (--limit {d.get('limit') or 'all'})"
-
-    for point in points.values():
-        if point is not None and point.settings["data"]["sha256"] != fingerprint:
-            raise UsageError(f"argument --resume: {point.path} was trained on {where(point.settings['data'])}, "
-                             f"this run has {where(data_info)}; pass the same --data-dir and --limit")
-
-
 def _diverged_message(e, save):
     """The one line for a diverged run: what diverged where, what to try, and what --save kept."""
     line = f"{e}; try a smaller --learning-rate"
@@ -359,104 +231,6 @@ def _diverged_message(e, save):
         else:
             line += "; no checkpoint was written by this run (no epoch of it completed)"
     return line
-
-
-def _fmt(value, spec):
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
-
-
-def results_table(results):
-    """The side-by-side table (Markdown), one row per model."""
-    backends = [b for b in ("numpy", "tf") if any(b in r.runs for r in results)]
-    both = len(backends) == 2
-    head = ["model"]
-    head += [f"{b} test acc" for b in backends] + (["diff (pp)"] if both else [])
-    head += [f"{b} final loss" for b in backends] + [f"{b} s/epoch" for b in backends]
-    head += ["max |w_numpy - w_tf|"] if both else []
-    rows = []
-    for r in results:
-        runs = [r.runs.get(b) for b in backends]
-        row = [r.name]
-        row += [_fmt(None if run is None else 100 * run.test_accuracy, ".2f") + ("%" if run else "") for run in runs]
-        if both:
-            diff = r.summary().get("test_accuracy_diff_pp")
-            row.append(_fmt(diff, "+.2f"))
-        row += [_fmt(None if run is None else run.final_loss, ".4f") for run in runs]
-        row += [_fmt(None if run is None else run.seconds_per_epoch, ".3g") for run in runs]
-        if both:
-            row.append(_fmt(r.max_weight_diff, ".2e"))
-        rows.append(row)
-    widths = [max(len(str(x)) for x in column) for column in zip(head, *rows)]
-    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
-    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows])
-
-
-def write_figures(results, data, out):
-    """Draw every figure into ``out`` (see :mod:`numpy_nn.plots` for what each shows); returns
-    ``{figure: file name}``. The single-framework figures show numpy_nn's model when it ran."""
-    from . import plots
-
-    (x_train, y_train), (x_test, _) = data
-    written = {}
-
-    def save(key, draw):
-        draw(out / f"{key}.png")
-        written[key] = f"{key}.png"
-
-    save("digits", lambda p: plots.plot_digits(x_train, y_train, p))
-    for r in results:
-        run, name = r.primary, r.name
-        who = f"{name} ({plots.BACKEND_LABELS[run.backend]})"
-        probabilities = r.probabilities()
-        predicted = np.argmax(probabilities, axis=1)
-        curves = {b: {"loss": rr.step_loss, "accuracy": rr.step_accuracy, "epoch_loss": rr.epoch_loss,
-                      "epoch_accuracy": rr.epoch_accuracy} for b, rr in r.runs.items()}
-        if name == "softmax":
-            save("softmax_weights", lambda p: plots.plot_softmax_weights(run.weights[0], p))
-        save(f"{name}_curves", lambda p: plots.plot_curves(curves, p, title=f"{name}: training loss and accuracy"))
-        save(f"{name}_predictions", lambda p: plots.plot_predictions(
-            x_test, r.test_labels, predicted, p, title=f"{who}: test predictions"))
-        save(f"{name}_confusion", lambda p: plots.plot_confusion(r.test_labels, predicted, p, title=who))
-        save(f"{name}_probabilities", lambda p: plots.plot_probabilities(
-            x_test[0], probabilities[0], r.test_labels[0], p, title=who))
-        save(f"{name}_embedding", lambda p: plots.plot_embedding(
-            r.embedding_pixels, r.embedding_features, r.embedding_labels, p,
-            title=f"{who}: PCA of {len(r.embedding_labels):,} test images, raw pixels vs learned features"))
-    return written
-
-
-def write_json(path, payload):
-    """Write ``payload`` as JSON at ``path`` atomically (:func:`numpy_nn.fileio.atomic_write`)."""
-    def dump(f):
-        f.write((json.dumps(payload, indent=2, allow_nan=True) + "\n").encode("utf-8"))
-
-    return atomic_write(path, dump)
-
-
-def _metrics(args, argv, source, data, results, figures, seconds):
-    from .app.environment import describe
-
-    (x_train, _), (x_test, _) = data
-    versions = {"numpy_nn": __version__, "numpy": np.__version__, "python": platform.python_version()}
-    tensorflow = sys.modules.get("tensorflow")  # only if this run imported it
-    if getattr(tensorflow, "__version__", None):
-        versions["tensorflow"] = tensorflow.__version__
-        versions["tensorflow_op_determinism"] = True  # tf_nn.training.KerasTrainer(seed=...) turns it on
-    return {
-        "command": [PROG] + list(argv),
-        "data": {"source": source.kind, "location": source.location,
-                 "train_images": len(x_train), "test_images": len(x_test)},
-        "backends": list(BACKEND_CHOICES[args.backend]),
-        "models": {r.name: r.summary() for r in results},
-        "table": results_table(results).splitlines(),
-        "figures": figures,
-        "checkpoints": {"saved": [str(p) for r in results for p in r.checkpoints],
-                        "resumed_from_epoch": {r.name: r.resumed_from for r in results if args.resume}},
-        "total_seconds": seconds,
-        "threads": _thread_settings(),
-        "versions": versions,
-        "environment": describe(tensorflow=None),  # TensorFlow's part only if this run imported it
-    }
 
 
 def train(args, argv, stream=None):
@@ -475,19 +249,17 @@ def train(args, argv, stream=None):
 
 
 def _train(args, argv, stream, start, backends, figures):
-    from .experiment import data_fingerprint, train_model
-
     names = list(zoo.TUTORIAL_MODELS) if args.model == "all" else [args.model]
     # Everything about the checkpoints to resume is checked before anything is written.
-    points = _read_resume_points(args.resume, names, backends) if args.resume else {name: None for name in names}
-    settings = {name: _resolve_settings(args, name, points[name]) for name in names}
-    limit = _resolve_limit(args, points)
+    points = read_resume_points(args.resume, names, backends) if args.resume else {name: None for name in names}
+    settings = {name: resolve_settings(args, name, points[name]) for name in names}
+    limit = resolve_limit(args, points)
     out = _prepare_out(args.out)
     save = _prepare_save(args.save) if args.save else None
     data, source = _load_data(args, limit, stream)
     location = None if source.location is None else str(source.location)
     data_info = {"source": source.kind, "location": location, "limit": limit}
-    _check_resumed_data(points, {**data_info, "train_images": len(data[0][0])}, data_fingerprint(*data[0]))
+    check_resumed_data(points, {**data_info, "train_images": len(data[0][0])}, data_fingerprint(*data[0]))
     results = []
     for name in names:
         print(f"\n== {name}: {zoo.get(name).description} ({' vs '.join(backends)})", file=stream)
@@ -505,8 +277,13 @@ def _train(args, argv, stream, start, backends, figures):
     table = results_table(results)
     print(f"\nMNIST from {source.describe()}: {len(data[0][0]):,} training / {len(data[1][0]):,} test images\n")
     print(table)
-    written = write_figures(results, data, out) if figures else {}
-    metrics = _metrics(args, argv, source, data, results, written, time.perf_counter() - start)
+    written = {}
+    if figures:
+        from .plots import write_figures
+
+        written = write_figures(results, data, out)
+    metrics = run_metrics([PROG] + list(argv), backends, source, data, results, written, time.perf_counter() - start,
+                          resumed=bool(args.resume))
     write_json(out / "metrics.json", metrics)
     print(f"\nwrote {len(written)} figures and metrics.json to {out}/ in {metrics['total_seconds']:.0f} s")
     if save is not None:
@@ -521,8 +298,6 @@ def _train(args, argv, stream, start, backends, figures):
 def main(argv=None):
     """Run ``numpy-nn`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in DELEGATES:
-        return delegate(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)  # exits with status 2 and a one-line error on bad usage
     sub = f"{PROG} {args.command}"

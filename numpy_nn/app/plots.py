@@ -12,10 +12,9 @@ The numerical helpers (:func:`pca`, :func:`confusion_matrix`) are plain NumPy an
 """
 from __future__ import annotations
 
-
 import numpy as np
 
-from .fileio import atomic_write
+from ..fileio import atomic_write
 
 #: Colours of the two frameworks in every overlaid figure.
 BACKEND_COLORS = {"numpy": "tab:blue", "tf": "tab:orange"}
@@ -265,3 +264,42 @@ def plot_embedding(pixels, features, labels, path=None, title="2-D PCA embedding
     axes[1].legend(title="digit", markerscale=3, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(title)
     return _finish(fig, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Every figure of a run
+# ----------------------------------------------------------------------------------------------
+
+def write_figures(results, data, out):
+    """Draw every figure into ``out`` (see the ``plot_*`` functions above for what each shows); returns
+    ``{figure: file name}``. The single-framework figures show numpy_nn's model when it ran.
+
+    ``results`` are :class:`numpy_nn.app.results.ModelResult` s, ``data`` the uint8 MNIST of the run,
+    ``out`` the output folder (a :class:`pathlib.Path`)."""
+    (x_train, y_train), (x_test, _) = data
+    written = {}
+
+    def save(key, draw):
+        draw(out / f"{key}.png")
+        written[key] = f"{key}.png"
+
+    save("digits", lambda p: plot_digits(x_train, y_train, p))
+    for r in results:
+        run, name = r.primary, r.name
+        who = f"{name} ({BACKEND_LABELS[run.backend]})"
+        probabilities = r.probabilities()
+        predicted = np.argmax(probabilities, axis=1)
+        curves = {b: {"loss": rr.step_loss, "accuracy": rr.step_accuracy, "epoch_loss": rr.epoch_loss,
+                      "epoch_accuracy": rr.epoch_accuracy} for b, rr in r.runs.items()}
+        if name == "softmax":
+            save("softmax_weights", lambda p: plot_softmax_weights(run.weights[0], p))
+        save(f"{name}_curves", lambda p: plot_curves(curves, p, title=f"{name}: training loss and accuracy"))
+        save(f"{name}_predictions", lambda p: plot_predictions(
+            x_test, r.test_labels, predicted, p, title=f"{who}: test predictions"))
+        save(f"{name}_confusion", lambda p: plot_confusion(r.test_labels, predicted, p, title=who))
+        save(f"{name}_probabilities", lambda p: plot_probabilities(
+            x_test[0], probabilities[0], r.test_labels[0], p, title=who))
+        save(f"{name}_embedding", lambda p: plot_embedding(
+            r.embedding_pixels, r.embedding_features, r.embedding_labels, p,
+            title=f"{who}: PCA of {len(r.embedding_labels):,} test images, raw pixels vs learned features"))
+    return written

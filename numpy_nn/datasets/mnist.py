@@ -1,0 +1,220 @@
+"""MNIST from disk: a folder of the four IDX files or a Keras-style ``mnist.npz``, validated, and
+:func:`load_mnist`, which walks the fallback order (see :mod:`numpy_nn.datasets`)."""
+from __future__ import annotations
+
+import os
+import sys
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .download import MNIST_FILES, default_cache_dir, download_mnist
+from .errors import DataError, abspath, data_error
+from .idx import read_idx
+
+#: The bundled stratified sample, the last resort of :func:`load_mnist`.
+SAMPLE_PATH = Path(__file__).resolve().parent.parent / "data" / "mnist_sample.npz"
+
+NPZ_NAME = "mnist.npz"
+IMAGE_SHAPE = (28, 28)
+NUM_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class MnistSource:
+    """Where :func:`load_mnist` found its data.
+
+    ``kind`` is one of ``"data_dir"``, ``"env"``, ``"cache"``, ``"download"``,
+    ``"bundled-sample"``; ``location`` is the folder or file (an absolute path).
+    """
+
+    kind: str
+    location: str
+
+    def describe(self):
+        """A short human-readable description, e.g. ``/data/mnist (data_dir)``."""
+        return f"{self.location} ({self.kind})"
+
+
+def _find_idx_file(folder, stem):
+    """``folder/stem.gz`` or ``folder/stem`` (the gzipped one first), or None."""
+    for name in (stem + ".gz", stem):
+        candidate = folder / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _folder_layout(folder):
+    """``("idx", {role: path})``, ``("npz", path)``, or ``(None, missing_stems)``."""
+    found = {role: _find_idx_file(folder, stem) for role, stem in MNIST_FILES.items()}
+    if all(found.values()):
+        return "idx", found
+    if (folder / NPZ_NAME).is_file():
+        return "npz", folder / NPZ_NAME
+    return None, [MNIST_FILES[role] for role, p in found.items() if p is None]
+
+
+def _check_split(images, labels, images_path, labels_path):
+    """Validate one split: uint8 (N, 28, 28) images, uint8 (N,) labels in 0..9."""
+    if images.dtype != np.uint8:
+        raise data_error(images_path, f"wrong dtype: expected uint8 images, got {images.dtype}")
+    if images.ndim != 3:
+        raise data_error(images_path, f"wrong dims: expected 3-D images (N, 28, 28), "
+                                      f"got shape {images.shape}")
+    if images.shape[1:] != IMAGE_SHAPE:
+        raise data_error(images_path, f"wrong dims: expected images of 28x28, "
+                                      f"got {images.shape[1]}x{images.shape[2]}")
+    if labels.dtype != np.uint8:
+        raise data_error(labels_path, f"wrong dtype: expected uint8 labels, got {labels.dtype}")
+    if labels.ndim != 1:
+        raise data_error(labels_path, f"wrong dims: expected 1-D labels (N,), got shape {labels.shape}")
+    if len(labels) != len(images):
+        raise data_error(labels_path, f"count mismatch: {len(labels):,} labels but {images_path} "
+                                      f"holds {len(images):,} images")
+    bad = labels >= NUM_CLASSES
+    if bad.any():
+        raise data_error(labels_path, f"labels out of range: expected 0..9, found {int(labels.max())} "
+                                      f"({int(bad.sum()):,} labels outside 0..9)")
+
+
+def _load_idx_folder(paths):
+    arrays = {role: read_idx(p) for role, p in paths.items()}
+    for split in ("train", "test"):
+        _check_split(arrays[f"x_{split}"], arrays[f"y_{split}"],
+                     abspath(paths[f"x_{split}"]), abspath(paths[f"y_{split}"]))
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def _load_npz(path):
+    """Load and validate a Keras-style ``mnist.npz`` (never unpickles)."""
+    path = abspath(path)
+    if not os.path.isfile(path):
+        raise data_error(path, "missing: no such file")
+    keys = tuple(MNIST_FILES)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in keys if k not in npz.files]
+            if missing:
+                raise data_error(path, f"missing key(s) {', '.join(missing)} "
+                                       f"(expected {', '.join(keys)})")
+            arrays = {k: npz[k] for k in keys}
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
+        # ValueError includes "Object arrays cannot be loaded when allow_pickle=False".
+        raise data_error(path, f"not a valid mnist.npz: {e}") from None
+    for split in ("train", "test"):
+        _check_split(arrays[f"x_{split}"], arrays[f"y_{split}"],
+                     f"{path}[x_{split}]", f"{path}[y_{split}]")
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def load_folder(folder):
+    """Load the MNIST folder ``folder`` (four IDX files, or ``mnist.npz``), validated."""
+    folder = Path(abspath(Path(folder).expanduser()))
+    if not folder.is_dir():
+        if folder.is_file() and folder.suffix == ".npz":
+            return _load_npz(folder)
+        if folder.exists():
+            raise data_error(folder, "not a folder (expected a MNIST folder or an .npz file)")
+        raise data_error(folder, "missing: no such folder")
+    layout, found = _folder_layout(folder)
+    if layout == "idx":
+        return _load_idx_folder(found)
+    if layout == "npz":
+        return _load_npz(found)
+    listed = ", ".join(f"{stem}[.gz]" for stem in found)
+    raise data_error(folder / found[0], f"missing file; this folder lacks {listed} "
+                                        f"(a MNIST folder holds the four IDX files or {NPZ_NAME})")
+
+
+def _is_complete(folder):
+    return Path(folder).is_dir() and _folder_layout(Path(folder))[0] is not None
+
+
+
+def _find_mnist(data_dir, cache_dir, mirrors, download, verbose):
+    """Walk the fallback order; return ``(data, MnistSource)``."""
+    def note(message):
+        if verbose:
+            print(f"MNIST: {message}", file=sys.stderr)
+
+    if data_dir is not None:
+        folder = abspath(Path(data_dir).expanduser())
+        return load_folder(folder), MnistSource("data_dir", folder)
+    env = os.environ.get("NUMPY_NN_DATA")
+    if env:
+        folder = abspath(Path(env).expanduser())
+        return load_folder(folder), MnistSource("env", folder)
+    cache = Path(abspath(Path(cache_dir).expanduser() if cache_dir else default_cache_dir()))
+    if _is_complete(cache):
+        try:
+            return load_folder(cache), MnistSource("cache", str(cache))
+        except DataError as e:
+            note(f"cache unusable, ignoring it: {e}")
+    offline = os.environ.get("NUMPY_NN_OFFLINE") == "1"
+    if download and not offline:
+        try:
+            download_mnist(cache, mirrors, verbose=verbose)
+            return load_folder(cache), MnistSource("download", str(cache))
+        except DataError as e:
+            note(f"download failed: {e}")
+    elif verbose:
+        note("not downloading (" + ("NUMPY_NN_OFFLINE=1" if offline else "download=False") + ")")
+    data = _load_npz(SAMPLE_PATH)
+    (x_train, _), (x_test, _) = data
+    note(f"using the bundled SAMPLE ({len(x_train):,} train / {len(x_test):,} test images), not "
+         "the full data set; pass data_dir or set NUMPY_NN_DATA to use real MNIST")
+    return data, MnistSource("bundled-sample", str(SAMPLE_PATH))
+
+
+def load_mnist(data_dir=None, *, cache_dir=None, mirrors=None, download=True, verbose=True,
+               return_source=False):
+    """Load MNIST, Keras-style: ``(x_train, y_train), (x_test, y_test)``.
+
+    Images are uint8 of shape ``(N, 28, 28)`` (pixels 0..255), labels uint8 of shape ``(N,)``
+    (digits 0..9). A folder is accepted when it holds the four IDX files
+    (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
+    ``t10k-labels-idx1-ubyte``, each with or without ``.gz``) or a Keras-style ``mnist.npz``
+    (keys ``x_train``, ``y_train``, ``x_test``, ``y_test``; loaded with ``allow_pickle=False``).
+    Validated: the files themselves (see :func:`read_idx`), dtypes, images 3-D of 28x28, labels
+    1-D, equal image and label counts per split, labels in 0..9.
+
+    Search order: ``data_dir``; ``$NUMPY_NN_DATA``; the cache folder if complete; a verified
+    download into the cache (unless ``download=False`` or ``NUMPY_NN_OFFLINE=1``); the bundled
+    sample. See the module docstring.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        A MNIST folder (or an ``.npz`` file). If given and unusable, DataError is raised.
+    cache_dir : str or os.PathLike, optional
+        Download cache; default :func:`default_cache_dir`.
+    mirrors : sequence of str, optional
+        Base URLs for the download (default :data:`MNIST_MIRRORS`).
+    download : bool
+        Allow step 4.
+    verbose : bool
+        Print to stderr which source was used and how many images, download progress, and why a
+        step was skipped.
+    return_source : bool
+        Also return the :class:`MnistSource`.
+
+    Returns
+    -------
+    ((x_train, y_train), (x_test, y_test)) or ((x_train, y_train), (x_test, y_test), source)
+
+    Raises
+    ------
+    DataError
+        When ``data_dir`` or ``$NUMPY_NN_DATA`` is given but unusable, or nothing at all loads.
+    """
+    (train, test), source = _find_mnist(data_dir, cache_dir, mirrors, download, verbose)
+    if verbose:
+        print(f"MNIST: {source.describe()}: {len(train[0]):,} train / {len(test[0]):,} test images",
+              file=sys.stderr)
+    return (train, test, source) if return_source else (train, test)
