@@ -1,4 +1,6 @@
-"""Hypothesis strategies for the parity suite: one per op, each drawing a :class:`Sample`.
+"""Hypothesis strategies for the parity suite: one per op, each drawing a :class:`Sample` (the op
+catalogue, ``parity_tests.registry``, names each op's strategy and its settings for the finite
+differences and the reference checks).
 
 Hypothesis draws the *structure* of an example -- shapes, kernel sizes, strides, paddings, label
 kind, reduction, rate -- and one integer seed; the array *values* come from
@@ -10,7 +12,9 @@ Values are drawn so that the comparison tests the frameworks, not the luck of th
 
 * ReLU inputs stay at least ``KINK_MARGIN`` away from 0 (its kink), as in the gradient checks;
 * max-pool inputs are distinct values at least ``TIE_GAP`` apart, so no window has a near-tie whose
-  winner could flip under rounding (exact ties are tested separately, as a known answer);
+  winner could flip under rounding (exact ties: against the reference, ``ties=True``, and as a known
+  answer);
+* average-pool inputs are plain normal values (a mean has no kink);
 * probabilities for ``cross_entropy`` are either comfortably inside Keras's clip range
   [1e-7, 1 - 1e-7] or far below it (testing the clipped region), never at its edges;
 * float32 examples are float64 draws rounded once, so both frameworks see the same float32 numbers.

@@ -149,7 +149,7 @@ OP_REASONS = {
     "dense": "matmul: K-term sums (BLAS, Eigen or oneDNN order)",
     "conv2d": "im2col GEMM vs Eigen's or oneDNN's convolution: K-term sums",
     "maxpool2d": "forward selects an input (exact); overlapping windows sum up to 16 dout entries",
-    "avgpool2d": "a mean of up to 16 cells (scale max|x|); overlapping windows sum up to 16 dout/count entries",
+    "avgpool2d": "a mean of up to 16 cells (scaled by the largest input); overlapping windows sum up to 16 dout/count entries",
 }
 
 #: Model-level comparisons (the four tutorial models): same weights -> same outputs, loss, gradients.
