@@ -40,7 +40,8 @@ def parse_args(argv):
                         "measure a case again if they took more while it ran; SECONDS is the total time the run may spend waiting")
     p.add_argument("--retries", type=int, default=3, help="with --wait-quiet: how often a disturbed case is measured again (default 3)")
     p.add_argument("--only", nargs="+", default=None, metavar="GROUP",
-                   help="keep the case groups whose names start with these: dense conv2d maxpool2d softmax_ce optimizer model")
+                   help="keep the case groups whose names start with these: 'op' (every op of the catalogue), a "
+                        "benchmarked op's group (its catalogue entry's benchmark.group, e.g. conv2d), optimizer, model")
     return p.parse_args(argv)
 
 

@@ -1,7 +1,10 @@
 """The cases of a run, each with its contenders side by side.
 
 A case is one op at one size in one mode ("forward" or "forward+backward"), one optimizer step at
-one parameter count, or one training step of one tutorial model at one batch size. For each case
+one parameter count, or one training step of one tutorial model at one batch size. The ops, their
+sizes and work counts come from the op catalogue (``parity_tests.registry``: every entry with a
+``benchmark``); numpy_nn runs the entry's forward and backward and TensorFlow its twin in
+``tf_nn.functional``, the function the parity suite proves equal. For each case
 the harness builds every available contender (numpy_nn on NumPy; TensorFlow as tf.function and
 eagerly; numpy_nn on CuPy and TensorFlow on the GPU when there is one), times them side by side
 (:func:`benchmarks.timing.measure`) and keeps what is needed to read the numbers: the batch (for
@@ -57,8 +60,10 @@ class Backends:
         return rows
 
 
-def _op_cases(group, label, params, batch, flops, np_calls, tf_calls, cupy_calls=None):
-    """Two cases (forward, forward+backward) of one op at one size."""
+def _op_cases(op, size, np_calls, tf_calls, cupy_calls=None):
+    """Two cases (forward, forward+backward) of one catalogue op at one size."""
+    bench = op.benchmark
+    params = bench.params(size)
     cases = []
     for mode in ("forward", "forward+backward"):
         contenders = {"numpy": np_calls[mode]}
@@ -66,41 +71,29 @@ def _op_cases(group, label, params, batch, flops, np_calls, tf_calls, cupy_calls
             contenders[row] = calls[mode]
         if cupy_calls is not None:
             contenders["cupy"] = cupy_calls[mode]
-        gemm = None if flops is None else flops * (1 if mode == "forward" else 3)
-        cases.append({"group": group, "case": label, "mode": mode, "params": params, "batch": batch,
-                      "gemm_flops": gemm, "contenders": contenders})
+        flops = None if bench.flops is None else bench.flops(size) * (1 if mode == "forward" else 3)
+        case = {"group": bench.group, "case": bench.label(size), "mode": mode, "params": params,
+                "batch": bench.batch(size), "gemm_flops": flops, "size": bench.size(params),
+                "size_label": bench.size_label, "contenders": contenders}
+        if bench.bytes is not None:
+            case["bytes"] = bench.bytes(size, mode)
+        cases.append(case)
     return cases
 
 
-def op_cases(sweep, backends):
-    """Yield lists of cases (built lazily, one size at a time, so only one size's arrays live at once)."""
+def op_cases(sweep, backends, ops=None):
+    """Yield lists of cases, one size of one benchmarked catalogue op at a time (built lazily, so only
+    one size's arrays live at once). numpy_nn runs the entry's forward/backward, TensorFlow its
+    ``tf_nn.functional`` twin."""
+    from parity_tests.registry import BENCHMARKED
+
     cp, sync = backends.cupy, backends.cupy_sync
-    for (b, d_in, d_out) in sweep.dense:
-        data = npx.dense_data(b, d_in, d_out)
-        tf_calls = {row: _guarded_modes(lambda: r.dense(data)) for row, r in backends.tf_runners()}
-        yield _op_cases("dense", f"{b}x{d_in} -> {d_out}", {"batch": b, "in": d_in, "out": d_out}, b,
-                        npx.dense_flops(b, d_in, d_out), npx.dense_calls(data), tf_calls,
-                        _guarded_modes(lambda: npx.dense_calls(data, cp, sync)) if cp is not None else None)
-    for (b, h, w, c_in, c_out, k, s, pad) in sweep.conv2d:
-        data = npx.conv2d_data(b, h, w, c_in, c_out, k, s, pad)
-        tf_calls = {row: _guarded_modes(lambda: r.conv2d(data, s, pad)) for row, r in backends.tf_runners()}
-        yield _op_cases("conv2d", f"{b}x{h}x{w}x{c_in} k{k} s{s} {pad} -> {c_out}",
-                        {"batch": b, "H": h, "W": w, "C_in": c_in, "C_out": c_out, "kernel": k, "stride": s, "padding": pad},
-                        b, npx.conv2d_flops(b, h, w, c_in, c_out, k, s, pad), npx.conv2d_calls(data, s, pad), tf_calls,
-                        _guarded_modes(lambda: npx.conv2d_calls(data, s, pad, cp, sync)) if cp is not None else None)
-    for (b, h, w, c, pool, s, pad) in sweep.maxpool2d:
-        data = npx.maxpool2d_data(b, h, w, c, pool, s, pad)
-        tf_calls = {row: _guarded_modes(lambda: r.maxpool2d(data, pool, s, pad)) for row, r in backends.tf_runners()}
-        yield _op_cases("maxpool2d", f"{b}x{h}x{w}x{c} pool{pool} s{s} {pad}",
-                        {"batch": b, "H": h, "W": w, "C": c, "pool": pool, "stride": s, "padding": pad}, b, None,
-                        npx.maxpool2d_calls(data, pool, s, pad), tf_calls,
-                        _guarded_modes(lambda: npx.maxpool2d_calls(data, pool, s, pad, cp, sync)) if cp is not None else None)
-    for (b, classes) in sweep.softmax_ce:
-        data = npx.softmax_ce_data(b, classes)
-        tf_calls = {row: _guarded_modes(lambda: r.softmax_ce(data)) for row, r in backends.tf_runners()}
-        yield _op_cases("softmax_ce", f"{b}x{classes}", {"batch": b, "classes": classes}, b, None,
-                        npx.softmax_ce_calls(data), tf_calls,
-                        _guarded_modes(lambda: npx.softmax_ce_calls(data, cp, sync)) if cp is not None else None)
+    for op in BENCHMARKED if ops is None else ops:
+        for size in op.benchmark.sizes(sweep.quick):
+            sample, dout = npx.op_data(op, size)
+            tf_calls = {row: _guarded_modes(lambda: r.op(op, sample, dout)) for row, r in backends.tf_runners()}
+            cupy_calls = _guarded_modes(lambda: npx.op_calls(op, sample, dout, cp, sync)) if cp is not None else None
+            yield _op_cases(op, size, npx.op_calls(op, sample, dout), tf_calls, cupy_calls)
 
 
 def optimizer_cases(sweep, backends):
@@ -118,9 +111,11 @@ def optimizer_cases(sweep, backends):
                     "bytes": npx.OPTIMIZER_BYTES_PER_ELEMENT[kind] * n, "contenders": contenders}]
 
 
-def model_cases(sweep, backends, names=("softmax", "mlp", "dropout", "cnn")):
+def model_cases(sweep, backends, names=None):
+    from numpy_nn.zoo import TUTORIAL_MODELS
+
     cp, sync = backends.cupy, backends.cupy_sync
-    for name in names:
+    for name in names or TUTORIAL_MODELS:
         for b in sweep.model_batches:
             data = npx.model_data(name, b)
             np_model = npx.build_model(name)
@@ -137,12 +132,26 @@ def model_cases(sweep, backends, names=("softmax", "mlp", "dropout", "cnn")):
                     "target": TARGETS.get((name, b)), "contenders": contenders}]
 
 
+def wanted(kind, group, only):
+    """Whether ``--only`` keeps a case of ``group`` ("op": every op case; else a group-name prefix)."""
+    if only is None or (kind == "op" and "op" in only):
+        return True
+    return any(group.startswith(o) for o in only if o != "op")
+
+
 def all_case_groups(sweep, backends, only=None):
-    """Every case list of the run, in report order; ``only`` keeps the groups whose name starts with it."""
-    sources = (op_cases(sweep, backends), optimizer_cases(sweep, backends), model_cases(sweep, backends))
-    for source in sources:
-        for cases in source:
-            kept = [c for c in cases if only is None or any(c["group"].startswith(o) for o in only)]
+    """Every case list of the run, in report order; ``only`` keeps the groups it asks for
+    (:func:`wanted`); a source none of whose groups is asked for is not even built."""
+    from parity_tests.registry import BENCHMARKED
+
+    sources = (("op", [op.benchmark.group for op in BENCHMARKED], lambda: op_cases(sweep, backends)),
+               ("optimizer", ["optimizer_sgd", "optimizer_adam"], lambda: optimizer_cases(sweep, backends)),
+               ("model", ["model"], lambda: model_cases(sweep, backends)))
+    for kind, groups, source in sources:
+        if not any(wanted(kind, g, only) for g in groups):
+            continue
+        for cases in source():
+            kept = [c for c in cases if wanted(kind, c["group"], only)]
             if kept:
                 yield kept
 

@@ -1,5 +1,6 @@
-"""numpy_nn's side of every case: plain calls of the functional ops, the optimizers and
-``Sequential.train_on_batch``, on NumPy arrays or, through the ``xp`` array module, on CuPy arrays.
+"""numpy_nn's side of every case: plain calls of the catalogue's ops (``parity_tests.registry``: the
+entry's ``forward`` and ``backward``), the optimizers and ``Sequential.train_on_batch``, on NumPy
+arrays or, through the ``xp`` array module, on CuPy arrays.
 
 Each builder returns zero-argument callables (one call = one timed unit). ``sync`` is called at the
 end of every call: a no-op on the CPU, a device synchronisation for CuPy.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import numpy_nn.functional as F
 from numpy_nn import optimizers, zoo
 from numpy_nn.layers import Conv2D, Dense
 
@@ -28,33 +28,12 @@ def _f32(rng, shape, low=-1.0, high=1.0):
 
 
 # --- the data of each case (host NumPy arrays; TensorFlow gets the very same numbers) -------------
-def dense_data(batch, d_in, d_out, seed=0):
-    rng = np.random.default_rng(seed)
-    return {"x": _f32(rng, (batch, d_in)), "kernel": _f32(rng, (d_in, d_out), -0.05, 0.05),
-            "bias": _f32(rng, (d_out,)), "dy": _f32(rng, (batch, d_out))}
-
-
-def conv2d_out_hw(h, w, k, s, padding):
-    (oh, ow), _ = F.conv.output_geometry((h, w), (k, k), (s, s), padding, "bench")
-    return oh, ow
-
-
-def conv2d_data(batch, h, w, c_in, c_out, k, s, padding, seed=0):
-    rng = np.random.default_rng(seed)
-    oh, ow = conv2d_out_hw(h, w, k, s, padding)
-    return {"x": _f32(rng, (batch, h, w, c_in)), "kernel": _f32(rng, (k, k, c_in, c_out), -0.1, 0.1),
-            "bias": _f32(rng, (c_out,)), "dy": _f32(rng, (batch, oh, ow, c_out))}
-
-
-def maxpool2d_data(batch, h, w, c, pool, s, padding, seed=0):
-    rng = np.random.default_rng(seed)
-    (oh, ow), _ = F.conv.output_geometry((h, w), (pool, pool), (s, s), padding, "bench", what="pool_size")
-    return {"x": _f32(rng, (batch, h, w, c)), "dy": _f32(rng, (batch, oh, ow, c))}
-
-
-def softmax_ce_data(batch, classes, seed=0):
-    rng = np.random.default_rng(seed)
-    return {"logits": _f32(rng, (batch, classes), -3, 3), "labels": rng.integers(0, classes, batch).astype(np.int64)}
+def op_data(op, size, seed=0):
+    """``(sample, dout)`` for one benchmark size of a catalogue op: the entry's float32 inputs and a
+    random upstream gradient of the forward output's shape."""
+    sample = op.benchmark.inputs(size, seed)
+    out, _ = op.run_numpy(sample)
+    return sample, _f32(np.random.default_rng(seed + 1), np.shape(out))
 
 
 def optimizer_data(n, seed=0):
@@ -70,15 +49,6 @@ def model_data(name, batch, seed=0):
 
 
 # --- work counts: GEMM flops and optimizer bytes --------------------------------------------------
-def dense_flops(batch, d_in, d_out):
-    return 2.0 * batch * d_in * d_out
-
-
-def conv2d_flops(batch, h, w, c_in, c_out, k, s, padding):
-    oh, ow = conv2d_out_hw(h, w, k, s, padding)
-    return 2.0 * batch * oh * ow * k * k * c_in * c_out
-
-
 #: Bytes each optimizer moves per parameter element (float32): arrays read + arrays written.
 OPTIMIZER_BYTES_PER_ELEMENT = {"sgd": 4 * (2 + 1), "adam": 4 * (4 + 3)}
 
@@ -100,58 +70,23 @@ def _to(xp, data):
     return {k: xp.asarray(v) for k, v in data.items()}
 
 
-def dense_calls(data, xp=np, sync=_nothing):
-    d = _to(xp, data)
+def _on(xp, v):
+    return xp.asarray(v) if isinstance(v, np.ndarray) else v
+
+
+def op_calls(op, sample, dout, xp=np, sync=_nothing):
+    """The catalogue op's own ``forward`` and ``forward`` + ``backward`` on ``sample`` (moved to ``xp``)."""
+    args = tuple(_on(xp, a) for a in sample.args)
+    kwargs = {k: _on(xp, v) for k, v in sample.kwargs.items()}
+    dout = xp.asarray(dout)
 
     def forward():
-        F.dense_forward(d["x"], d["kernel"], d["bias"])
+        op.forward(*args, **kwargs)
         sync()
 
     def forward_backward():
-        _, cache = F.dense_forward(d["x"], d["kernel"], d["bias"])
-        F.dense_backward(d["dy"], cache)
-        sync()
-    return {"forward": forward, "forward+backward": forward_backward}
-
-
-def conv2d_calls(data, stride, padding, xp=np, sync=_nothing):
-    d = _to(xp, data)
-
-    def forward():
-        F.conv2d_forward(d["x"], d["kernel"], d["bias"], stride, padding)
-        sync()
-
-    def forward_backward():
-        _, cache = F.conv2d_forward(d["x"], d["kernel"], d["bias"], stride, padding)
-        F.conv2d_backward(d["dy"], cache)
-        sync()
-    return {"forward": forward, "forward+backward": forward_backward}
-
-
-def maxpool2d_calls(data, pool, stride, padding, xp=np, sync=_nothing):
-    d = _to(xp, data)
-
-    def forward():
-        F.maxpool2d_forward(d["x"], pool, stride, padding)
-        sync()
-
-    def forward_backward():
-        _, cache = F.maxpool2d_forward(d["x"], pool, stride, padding)
-        F.maxpool2d_backward(d["dy"], cache)
-        sync()
-    return {"forward": forward, "forward+backward": forward_backward}
-
-
-def softmax_ce_calls(data, xp=np, sync=_nothing):
-    d = _to(xp, data)
-
-    def forward():
-        F.softmax_cross_entropy_forward(d["logits"], d["labels"])
-        sync()
-
-    def forward_backward():
-        _, cache = F.softmax_cross_entropy_forward(d["logits"], d["labels"])
-        F.softmax_cross_entropy_backward(1.0, cache)
+        _, cache = op.forward(*args, **kwargs)
+        op.backward(dout, cache)
         sync()
     return {"forward": forward, "forward+backward": forward_backward}
 

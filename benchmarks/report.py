@@ -11,11 +11,16 @@ from .config import CONTENDERS
 
 CPU_ROWS = ("numpy", "tf_function", "tf_eager")
 GPU_ROWS = ("cupy", "tf_gpu", "tf_gpu_tf32")
-GROUP_TITLES = {
-    "dense": "Dense (x @ kernel + bias)", "conv2d": "Conv2D (im2col + GEMM)", "maxpool2d": "MaxPool2D",
-    "softmax_ce": "Softmax cross-entropy (sparse labels, mean)", "optimizer_sgd": "SGD step (lr 0.01, no momentum)",
-    "optimizer_adam": "Adam step (Keras defaults)", "model": "Training step of each tutorial model",
-}
+OTHER_TITLES = {"optimizer_sgd": "SGD step (lr 0.01, no momentum)", "optimizer_adam": "Adam step (Keras defaults)",
+                "model": "Training step of each tutorial model"}
+
+
+def group_titles():
+    """Section title per results.json group, in report order: the benchmarked ops of the catalogue
+    (their entries' ``benchmark.title``), then the optimizers and the models."""
+    from parity_tests.registry import BENCHMARKED
+
+    return {**{op.benchmark.group: op.benchmark.title for op in BENCHMARKED}, **OTHER_TITLES}
 
 
 def ms(v):
@@ -233,17 +238,18 @@ def write_markdown(path, run, figures):
         gpu = _gpu_model_table(by_group["model"])
         if gpu:
             out += ["### Training step on the GPU", ""] + gpu + [""]
+    titles = group_titles()
     ratios = (("numpy", "tf_function"), ("numpy", "tf_eager"))
     gpu_ratios = (("cupy", "tf_gpu"), ("cupy", "tf_gpu_tf32"))
     for group, results_g in by_group.items():
         if group == "model":
             continue
-        opt = group.startswith("optimizer")
-        rate_key, label = ("copy_fraction", "% of copy rate") if opt else ("matmul_fraction", "% of matmul rate") if results_g[0].get("gemm_flops") else (None, None)
-        out += [f"## {GROUP_TITLES.get(group, group)}", ""] + _table(results_g, CPU_ROWS, ratios, rate_key, label) + [""]
+        rate_key, label = (("matmul_fraction", "% of matmul rate") if results_g[0].get("gemm_flops") else
+                           ("copy_fraction", "% of copy rate") if results_g[0].get("bytes") else (None, None))
+        out += [f"## {titles.get(group, group)}", ""] + _table(results_g, CPU_ROWS, ratios, rate_key, label) + [""]
         gpu = _table(results_g, GPU_ROWS, gpu_ratios, rate_key, label)
         if gpu:
-            out += [f"GPU rows ({GROUP_TITLES.get(group, group)}):", ""] + gpu + [""]
+            out += [f"GPU rows ({titles.get(group, group)}):", ""] + gpu + [""]
     if figures:
         out += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
     Path(path).write_text("\n".join(out))
@@ -251,15 +257,16 @@ def write_markdown(path, run, figures):
 
 # --- figures -------------------------------------------------------------------------------------
 def _size(res):
-    p = res["params"]
-    g = res["group"]
-    if g in ("dense", "conv2d"):
-        return res["gemm_flops"] / (1 if res["mode"] == "forward" else 3), "GEMM flops of the forward"
-    if g == "maxpool2d":
-        return p["batch"] * p["H"] * p["W"] * p["C"], "input elements"
-    if g == "softmax_ce":
-        return p["batch"] * p["classes"], "batch x classes"
-    return p["parameters"], "parameters"
+    """The figure's x value and axis label: recorded with each op case (from its catalogue entry);
+    for an older results.json, computed by the entry from the case's params."""
+    if "size" in res:
+        return res["size"], res["size_label"]
+    from parity_tests.registry import benchmark_group
+
+    op = benchmark_group(res["group"])
+    if op is not None:
+        return op.benchmark.size(res["params"]), op.benchmark.size_label
+    return res["params"]["parameters"], "parameters"
 
 
 def plot_time_vs_size(path, results):
@@ -267,7 +274,8 @@ def plot_time_vs_size(path, results):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = [g for g in GROUP_TITLES if g != "model" and any(r["group"] == g for r in results)]
+    titles = group_titles()
+    groups = [g for g in titles if g != "model" and any(r["group"] == g for r in results)]
     if not groups:
         return False
     cols = 3
@@ -289,7 +297,7 @@ def plot_time_vs_size(path, results):
                             label=f"{row} {mode}" if mode != "step" else row)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_title(GROUP_TITLES[group], fontsize=9)
+        ax.set_title(titles[group], fontsize=9)
         ax.set_xlabel(_size(res_g[0])[1], fontsize=8)
         ax.set_ylabel("median ms per call (bars: IQR)", fontsize=8)
         ax.grid(True, which="both", alpha=0.3)

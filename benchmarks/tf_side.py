@@ -1,12 +1,13 @@
 """TensorFlow's side of every case, timed as a ``tf.function`` and (a separate row) eagerly.
 
-The ops are ``tf.nn``'s (``matmul`` + bias, ``conv2d``, ``max_pool2d``,
-``sparse_softmax_cross_entropy_with_logits``) on the same numbers as numpy_nn; "forward+backward"
+An op is its catalogue entry's TensorFlow twin, ``tf_nn.functional.<tf_twin>`` -- the very function
+the parity suite proves equal to numpy_nn's -- on the same numbers as numpy_nn; "forward+backward"
 is a ``GradientTape`` pass with the same random upstream gradient, asking for the same gradients
-(input, kernel and bias). A training step is the Keras twin of the numpy model (same layers, same
-weights: :func:`tf_nn.models.to_keras`) with the equivalent Keras optimizer
+(the entry's ``grad_argnums``). A training step is the Keras twin of the numpy model (same layers,
+same weights: :func:`tf_nn.models.to_keras`) with the equivalent Keras optimizer
 (:func:`tf_nn.optimizers.from_numpy`), and one step is forward + loss + gradients +
-``optimizer.apply`` inside one function.
+``optimizer.apply`` inside one function (:func:`keras_model_step`, the switch point to
+``tf_nn.training.KerasTrainer``).
 
 Every callable runs on one device (``/CPU:0`` or ``/GPU:0``) and returns only when its work is done:
 on the CPU TensorFlow's kernels return finished; on the GPU the call ends with
@@ -64,41 +65,28 @@ class Runner:
             return {k: self.tf.constant(v) for k, v in data.items()}
 
     # --- ops -------------------------------------------------------------------------------------
-    def _op_pair(self, data, forward_fn, wrt):
-        """``forward_fn(d)`` -> output; backward = tape gradient of the output w.r.t. ``wrt`` with ``d["dy"]``."""
+    def op(self, op, sample, dout):
+        """The catalogue op's TensorFlow twin (``tf_nn.functional.<op.tf_twin>``, the function the
+        parity suite proves) on ``sample``: forward, and forward + ``GradientTape`` gradients of the
+        op's differentiable inputs (``grad_argnums``) for the upstream gradient ``dout``."""
         tf = self.tf
-        d = self.constants(data)
+        twin = op.tf_fn
+        with tf.device(self.device):
+            const = lambda v: tf.constant(v) if isinstance(v, np.ndarray) else v  # noqa: E731
+            args = [const(a) for a in sample.args]
+            kwargs = {k: const(v) for k, v in sample.kwargs.items()}
+            dy = tf.constant(dout)
+        wrt = [args[i] for i in op.grad_argnums if args[i] is not None]
 
         def forward():
-            return forward_fn(d)
+            return twin(*args, **kwargs)
 
         def forward_backward():
-            args = [d[k] for k in wrt]
             with tf.GradientTape() as tape:
-                tape.watch(args)
-                y = forward_fn(d)
-            return tape.gradient(y, args, output_gradients=d["dy"]) if "dy" in d else tape.gradient(y, args)
+                tape.watch(wrt)
+                y = twin(*args, **kwargs)
+            return tape.gradient(y, wrt, output_gradients=dy)
         return {"forward": self._wrap(forward), "forward+backward": self._wrap(forward_backward)}
-
-    def dense(self, data):
-        tf = self.tf
-        return self._op_pair(data, lambda d: tf.nn.bias_add(tf.matmul(d["x"], d["kernel"]), d["bias"]), ("x", "kernel", "bias"))
-
-    def conv2d(self, data, stride, padding):
-        tf = self.tf
-        return self._op_pair(
-            data, lambda d: tf.nn.bias_add(tf.nn.conv2d(d["x"], d["kernel"], strides=stride, padding=padding.upper()), d["bias"]),
-            ("x", "kernel", "bias"))
-
-    def maxpool2d(self, data, pool, stride, padding):
-        tf = self.tf
-        return self._op_pair(data, lambda d: tf.nn.max_pool2d(d["x"], ksize=pool, strides=stride, padding=padding.upper()), ("x",))
-
-    def softmax_ce(self, data):
-        tf = self.tf
-        return self._op_pair(
-            data, lambda d: tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=d["labels"], logits=d["logits"])),
-            ("logits",))
 
     # --- optimizer step and training step ----------------------------------------------------------
     def optimizer(self, data, np_optimizer):
@@ -114,66 +102,57 @@ class Runner:
         return self._wrap(step)
 
     def train_step(self, np_model, data):
-        """One Keras training step of the numpy model's twin: forward, loss, gradients, ``optimizer.apply``."""
-        tf = self.tf
-        import keras
-        with tf.device(self.device):
-            model, source = keras_twin(np_model)
-            opt = keras_optimizer(np_model.optimizer)
-            opt.build(model.trainable_variables)
-            loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=np_model.loss.from_logits)
-            x, y = tf.constant(data["x"]), tf.constant(data["y"])
-
-        def step():
-            with tf.GradientTape() as tape:
-                loss = loss_fn(y, model(x, training=True))
-            grads = tape.gradient(loss, model.trainable_variables)
-            opt.apply(grads, model.trainable_variables)
-            return loss
+        """One Keras training step of the numpy model's twin (:func:`keras_model_step`), timed on this
+        runner's device; ``(callable, where the Keras model came from)``."""
+        with self.tf.device(self.device):
+            step, source = keras_model_step(self.tf, np_model, data)
         return self._wrap(step), source
 
 
+# ==================================================================================================
+# SWITCH POINT (issue 10, item 3): the benchmarks' model rows must time the one Keras training step,
+# ``tf_nn.training.KerasTrainer(np_model).compiled_step``. When that attribute exists, replace the
+# body of keras_model_step with:
+#
+#     from tf_nn.training import KerasTrainer
+#     trainer = KerasTrainer(np_model)
+#     x = tf.constant(data["x"], trainer.dtype.name)
+#     y = tf.constant(data["y"])
+#     masks = ()                          # no injected dropout masks: Keras draws its own
+#     return (lambda: trainer.compiled_step(x, y, masks)), "tf_nn.training.KerasTrainer.compiled_step"
+#
+# (``_wrap`` then puts that tf.function inside another tf.function for the tf_function rows, which
+# is harmless, and calls it directly for the tf_eager row -- which is then no longer eager: drop
+# that row's model cases, or keep them labelled as the compiled step.) Then delete
+# keras_optimizer and keras_twin below once benchmarks/profile_step.py no longer imports them.
+# ==================================================================================================
+def keras_model_step(tf, np_model, data):
+    """``(step, source)``: ``step()`` is one Keras training step of the numpy model's twin -- forward
+    in training mode, loss, gradients, ``optimizer.apply`` -- on ``data``'s batch; ``source`` says
+    where the Keras model came from (recorded as ``keras_twin`` in results.json)."""
+    import keras
+    model, source = keras_twin(np_model)
+    opt = keras_optimizer(np_model.optimizer)
+    opt.build(model.trainable_variables)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=np_model.loss.from_logits)
+    x, y = tf.constant(data["x"]), tf.constant(data["y"])
+
+    def step():
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply(grads, model.trainable_variables)
+        return loss
+    return step, source
+
+
 def keras_optimizer(np_optimizer):
-    """The Keras optimizer with the numpy optimizer's settings (tf_nn's converter when it is there)."""
-    try:
-        from tf_nn.optimizers import from_numpy
-    except Exception:  # tf_nn missing or broken: the same mapping, spelled out here
-        import keras
-        from numpy_nn import optimizers
-        if isinstance(np_optimizer, optimizers.Adam):
-            return keras.optimizers.Adam(np_optimizer.learning_rate, beta_1=np_optimizer.beta_1,
-                                         beta_2=np_optimizer.beta_2, epsilon=np_optimizer.epsilon)
-        return keras.optimizers.SGD(np_optimizer.learning_rate, momentum=np_optimizer.momentum, nesterov=np_optimizer.nesterov)
+    """The Keras optimizer with the numpy optimizer's settings (:func:`tf_nn.optimizers.from_numpy`)."""
+    from tf_nn.optimizers import from_numpy
     return from_numpy(np_optimizer)
 
 
 def keras_twin(np_model):
     """(keras model with the numpy model's layers and current weights, where it came from)."""
-    try:
-        from tf_nn.models import to_keras
-    except Exception:
-        return _own_twin(np_model), "benchmarks.tf_side._own_twin (tf_nn.models.to_keras not importable)"
+    from tf_nn.models import to_keras
     return to_keras(np_model), "tf_nn.models.to_keras"
-
-
-def _own_twin(np_model):
-    import keras
-    from numpy_nn import layers as L
-    out = [keras.Input(shape=np_model.input_shape)]
-    for layer in np_model.layers:
-        if isinstance(layer, L.Dense):
-            out.append(keras.layers.Dense(layer.units, activation=layer.activation, use_bias=layer.use_bias))
-        elif isinstance(layer, L.Conv2D):
-            out.append(keras.layers.Conv2D(layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
-                                           activation=layer.activation, use_bias=layer.use_bias))
-        elif isinstance(layer, L.MaxPooling2D):
-            out.append(keras.layers.MaxPooling2D(layer.pool_size, strides=layer.strides, padding=layer.padding))
-        elif isinstance(layer, L.Flatten):
-            out.append(keras.layers.Flatten())
-        elif isinstance(layer, L.Dropout):
-            out.append(keras.layers.Dropout(layer.rate))
-        else:
-            raise TypeError(f"no Keras twin for {type(layer).__name__}")
-    model = keras.Sequential(out)
-    model.set_weights([np.asarray(w) for w in np_model.get_weights()])
-    return model

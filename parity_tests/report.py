@@ -6,7 +6,8 @@
     python -m parity_tests.report --markdown          # the same table in Markdown (for the README)
     python -m parity_tests.report --tolerances        # only the tolerance table, in Markdown
 
-Every row draws its own examples from the registry's Hypothesis strategies (seeded with
+The op rows are generated from the op catalogue (``parity_tests.registry.OPS``, one pair of rows per
+entry). Every row draws its own examples from the catalogue's Hypothesis strategies (seeded with
 ``--seed``, no shrinking, no example database), so the report is reproducible and independent of
 pytest. Columns: what was compared, dtype, examples tried, how far NumPy's and TensorFlow's results
 differ (largest absolute and scale-relative difference), for float32 each framework's largest error
@@ -138,7 +139,7 @@ def model_rows(dtypes, n, seed):
     from hypothesis import strategies as st
 
     from numpy_nn.zoo import TUTORIAL_MODELS
-    from tf_nn.parity import tutorial_step_oracle, tutorial_step_pair
+    from parity_tests.lockstep import tutorial_step_oracle, tutorial_step_pair
 
     from .strategies import seeds
     from .tolerances import MODEL_TOLERANCES
@@ -173,7 +174,7 @@ def model_rows(dtypes, n, seed):
 def optimizer_rows(dtypes, n, seed):
     from hypothesis import strategies as st
 
-    from tf_nn.parity import run_optimizers, run_optimizers_with_oracle
+    from parity_tests.lockstep import run_optimizers, run_optimizers_with_oracle
 
     from .assertions import compare_trajectory, compare_trajectory_with_oracle
     from .strategies import OPTIMIZER_STEPS, adam_settings, parameters_and_gradients, sgd_settings
@@ -210,7 +211,7 @@ def trajectory_rows(steps=50):
     Keras, float32 and float64): the float64 row compares the float64 runs, the float32 row judges
     the float32 runs by them, after every step."""
     from numpy_nn.zoo import TUTORIAL_MODELS
-    from tf_nn.parity import tutorial_trajectory_oracle
+    from parity_tests.lockstep import tutorial_trajectory_oracle
 
     from .assertions import OracleTrajectory, compare
     from .tolerances import TRAJECTORY_TOLERANCES

@@ -1,4 +1,6 @@
-"""Hypothesis strategies for the parity suite: one per op, each drawing a :class:`Sample`.
+"""Hypothesis strategies for the parity suite: one per op, each drawing a :class:`Sample` (the op
+catalogue, ``parity_tests.registry``, names each op's strategy and its settings for the finite
+differences and the reference checks).
 
 Hypothesis draws the *structure* of an example -- shapes, kernel sizes, strides, paddings, label
 kind, reduction, rate -- and one integer seed; the array *values* come from
@@ -10,7 +12,9 @@ Values are drawn so that the comparison tests the frameworks, not the luck of th
 
 * ReLU inputs stay at least ``KINK_MARGIN`` away from 0 (its kink), as in the gradient checks;
 * max-pool inputs are distinct values at least ``TIE_GAP`` apart, so no window has a near-tie whose
-  winner could flip under rounding (exact ties are tested separately, as a known answer);
+  winner could flip under rounding (exact ties: against the reference, ``ties=True``, and as a known
+  answer);
+* average-pool inputs are plain normal values (a mean has no kink);
 * probabilities for ``cross_entropy`` are either comfortably inside Keras's clip range
   [1e-7, 1 - 1e-7] or far below it (testing the clipped region), never at its edges;
 * float32 examples are float64 draws rounded once, so both frameworks see the same float32 numbers.
@@ -97,11 +101,11 @@ def _shape(draw, min_rank, max_rank, max_side):
 
 # --- per-op strategies ------------------------------------------------------------------------
 @st.composite
-def elementwise(draw, dtype, values="normal"):
+def elementwise(draw, dtype, values="normal", scales=(0.1, 1.0, 5.0, 20.0)):
     """Any shape of rank 1-4; ``values``: "normal" (scale 0.1-20, reaching saturation for sigmoid and
     tanh) or "off_kink" (ReLU)."""
     shape = _shape(draw, 1, 4, 6)
-    scale = draw(st.sampled_from([0.1, 1.0, 5.0, 20.0]), label="scale")
+    scale = draw(st.sampled_from(scales), label="scale")
     seed = draw(seeds, label="seed")
     rng = np.random.default_rng(seed)
     make = off_kink if values == "off_kink" else normal
@@ -109,13 +113,13 @@ def elementwise(draw, dtype, values="normal"):
 
 
 @st.composite
-def softmax_inputs(draw, dtype):
+def softmax_inputs(draw, dtype, scales=(1.0, 5.0, 30.0), shifts=(0.0, 100.0)):
     """Rank 1-3, any axis (negative too), logits of scale 1 to 30 (large enough that a naive
-    ``exp`` would overflow float32 at the top of the range)."""
+    ``exp`` would overflow float32 at the top of the range), shifted by 0 or 100."""
     shape = _shape(draw, 1, 3, 7)
     axis = draw(st.integers(-len(shape), len(shape) - 1), label="axis")
-    scale = draw(st.sampled_from([1.0, 5.0, 30.0]), label="scale")
-    shift = draw(st.sampled_from([0.0, 100.0]), label="shift")
+    scale = draw(st.sampled_from(scales), label="scale")
+    shift = draw(st.sampled_from(shifts), label="shift")
     seed = draw(seeds, label="seed")
     rng = np.random.default_rng(seed)
     return Sample(((normal(rng, shape, "float64", scale) + shift).astype(dtype),), {"axis": axis}, seed, ("x",))
@@ -133,10 +137,10 @@ def _labels(draw, rng, n, c, dtype):
 
 
 @st.composite
-def logits_and_labels(draw, dtype):
+def logits_and_labels(draw, dtype, scales=(0.5, 3.0, 30.0)):
     """Logits (N, C), N in 1-8, C in 1-10, labels sparse / one-hot / soft, any reduction."""
     n, c = draw(st.integers(1, 8), label="N"), draw(st.integers(1, 10), label="C")
-    scale = draw(st.sampled_from([0.5, 3.0, 30.0]), label="scale")
+    scale = draw(st.sampled_from(scales), label="scale")
     seed = draw(seeds, label="seed")
     rng = np.random.default_rng(seed)
     _, labels = _labels(draw, rng, n, c, dtype)
@@ -145,16 +149,17 @@ def logits_and_labels(draw, dtype):
 
 
 @st.composite
-def probs_and_labels(draw, dtype):
-    """Probabilities (N, C) for ``from_logits=False``: rows of weights in [0.05, 1] normalised, with
-    (for C >= 3, at most C - 2 per row) some entries in [0, 1e-9], far inside Keras's clipped
-    region. Every other entry is >= 0.005, far from the clip edges, and no row has one entry near 1.
+def probs_and_labels(draw, dtype, clipped=True, low=0.05):
+    """Probabilities (N, C) for ``from_logits=False``: rows of weights in [``low``, 1] normalised, with
+    (for C >= 3, at most C - 2 per row, unless ``clipped`` is False) some entries in [0, 1e-9], far
+    inside Keras's clipped region. Every other entry is >= 0.005, far from the clip edges, and no
+    row has one entry near 1.
     """
     n, c = draw(st.integers(1, 8), label="N"), draw(st.integers(1, 10), label="C")
     seed = draw(seeds, label="seed")
     rng = np.random.default_rng(seed)
-    weights = rng.uniform(0.05, 1.0, size=(n, c))
-    if c >= 3 and draw(st.booleans(), label="clipped entries"):
+    weights = rng.uniform(low, 1.0, size=(n, c))
+    if clipped and c >= 3 and draw(st.booleans(), label="clipped entries"):
         for row in weights:
             k = rng.integers(0, c - 1)  # 0 .. C-2 tiny entries
             row[rng.choice(c, size=k, replace=False)] = rng.uniform(0, 1e-9, size=k) * rng.integers(0, 2, size=k)
@@ -187,15 +192,16 @@ def _as_pair(v):
 
 
 @st.composite
-def conv2d_inputs(draw, dtype):
+def conv2d_inputs(draw, dtype, extra=7, max_batch=3, max_channels=4):
     """NHWC input, HWIO kernel: kernel sizes 1-5, strides 1-3 (square or not), "valid" and "same",
-    spatial sizes up to kernel + 7 (smaller than the kernel only with "same"), bias or none."""
+    spatial sizes up to kernel + ``extra`` (smaller than the kernel only with "same"), bias or none."""
     kh, kw = draw(st.integers(1, 5), label="KH"), draw(st.integers(1, 5), label="KW")
     stride = _pair_or_int(draw, 1, 3, "stride")
     padding = draw(st.sampled_from(["valid", "same"]), label="padding")
     low_h, low_w = (kh, kw) if padding == "valid" else (1, 1)
-    h, w = draw(st.integers(low_h, kh + 7), label="H"), draw(st.integers(low_w, kw + 7), label="W")
-    n, c, f = draw(st.integers(1, 3), label="N"), draw(st.integers(1, 4), label="C"), draw(st.integers(1, 4), label="F")
+    h, w = draw(st.integers(low_h, kh + extra), label="H"), draw(st.integers(low_w, kw + extra), label="W")
+    n, c = draw(st.integers(1, max_batch), label="N"), draw(st.integers(1, max_channels), label="C")
+    f = draw(st.integers(1, max_channels), label="F")
     use_bias = draw(st.booleans(), label="use_bias")
     seed = draw(seeds, label="seed")
     rng = np.random.default_rng(seed)
@@ -205,21 +211,40 @@ def conv2d_inputs(draw, dtype):
     return Sample((x, kernel, b), {"stride": stride, "padding": padding}, seed, ("x", "kernel", "bias"))
 
 
-@st.composite
-def maxpool2d_inputs(draw, dtype):
+def _pool_geometry(draw, extra, max_batch):
     """Pool sizes 1-4 (square or not), strides 1-3 or the default (= pool size), "valid" and "same",
-    inputs of distinct values (no near-ties)."""
+    spatial sizes up to pool + ``extra`` (smaller than the pool only with "same")."""
     pool = _pair_or_int(draw, 1, 4, "pool_size")
     ph, pw = _as_pair(pool)
     stride = draw(st.none() | st.integers(1, 3) | st.tuples(st.integers(1, 3), st.integers(1, 3)), label="stride")
     padding = draw(st.sampled_from(["valid", "same"]), label="padding")
     low_h, low_w = (ph, pw) if padding == "valid" else (1, 1)
-    h, w = draw(st.integers(low_h, ph + 7), label="H"), draw(st.integers(low_w, pw + 7), label="W")
-    n, c = draw(st.integers(1, 3), label="N"), draw(st.integers(1, 3), label="C")
+    h, w = draw(st.integers(low_h, ph + extra), label="H"), draw(st.integers(low_w, pw + extra), label="W")
+    n, c = draw(st.integers(1, max_batch), label="N"), draw(st.integers(1, 3), label="C")
+    return (n, h, w, c), {"pool_size": pool, "stride": stride, "padding": padding}
+
+
+@st.composite
+def maxpool2d_inputs(draw, dtype, extra=7, max_batch=3, ties=False):
+    """Pool geometry as :func:`_pool_geometry`; inputs of distinct values (no near-ties), or with
+    ``ties=True`` sometimes values on a coarse grid (exact ties: the first maximum must win)."""
+    shape, kwargs = _pool_geometry(draw, extra, max_batch)
     seed = draw(seeds, label="seed")
     rng = np.random.default_rng(seed)
-    return Sample((distinct(rng, (n, h, w, c), dtype),), {"pool_size": pool, "stride": stride, "padding": padding},
-                  seed, ("x",))
+    if ties and draw(st.booleans(), label="exact ties"):
+        x = np.round(rng.standard_normal(shape)).astype(dtype)
+    else:
+        x = distinct(rng, shape, dtype)
+    return Sample((x,), kwargs, seed, ("x",))
+
+
+@st.composite
+def avgpool2d_inputs(draw, dtype, extra=7, max_batch=3):
+    """Pool geometry as :func:`_pool_geometry`, normal values ("same" windows at the border average
+    only their real cells, as Keras does)."""
+    shape, kwargs = _pool_geometry(draw, extra, max_batch)
+    seed = draw(seeds, label="seed")
+    return Sample((normal(np.random.default_rng(seed), shape, dtype),), kwargs, seed, ("x",))
 
 
 @st.composite
@@ -240,6 +265,25 @@ def flatten_inputs(draw, dtype):
     shape = _shape(draw, 1, 4, 6)
     seed = draw(seeds, label="seed")
     return Sample((normal(np.random.default_rng(seed), shape, dtype),), {}, seed, ("x",))
+
+
+def draw_examples(strategy, n, seed=0):
+    """``n`` examples of ``strategy``, reproducibly from ``seed``, outside pytest (generate phase only,
+    no example database): what the parity report and the CuPy check run on."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hseed
+
+    examples = []
+
+    @hseed(seed)
+    @settings(max_examples=n, deadline=None, database=None, phases=[Phase.generate], derandomize=False,
+              suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def run(example):
+        examples.append(example)
+
+    run()
+    return examples
 
 
 # --- optimizers ---------------------------------------------------------------------------------

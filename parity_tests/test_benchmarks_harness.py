@@ -8,6 +8,11 @@ import pytest
 from benchmarks import timing
 from benchmarks.__main__ import main, parse_args
 from benchmarks.config import FULL, QUICK, TARGETS
+from numpy_nn.zoo import TUTORIAL_MODELS
+
+from .registry import BENCHMARKED
+
+OP_GROUPS = {op.benchmark.group for op in BENCHMARKED}
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -41,9 +46,12 @@ def test_json_records_machine_threads_ceilings_and_every_case_group(quick_run):
     assert {"numpy", "numpy_nn"} <= set(machine["versions"])
     assert run["ceilings"]["matmul_gflops_used"] > 0 and run["ceilings"]["copy_gbps_used"] > 0
     groups = {r["group"] for r in run["results"]}
-    assert groups == {"dense", "conv2d", "maxpool2d", "softmax_ce", "optimizer_sgd", "optimizer_adam", "model"}
+    assert groups == OP_GROUPS | {"optimizer_sgd", "optimizer_adam", "model"}
     models = {r["params"]["model"] for r in run["results"] if r["group"] == "model"}
-    assert models == {"softmax", "mlp", "dropout", "cnn"}
+    assert models == set(TUTORIAL_MODELS)
+    for op in BENCHMARKED:  # every quick size of every benchmarked op, forward and forward+backward
+        cases = {(r["case"], r["mode"]) for r in run["results"] if r["group"] == op.benchmark.group}
+        assert cases == {(op.benchmark.label(s), m) for s in op.benchmark.quick for m in ("forward", "forward+backward")}
     for r in run["results"]:
         s = r["rows"]["numpy"]
         assert "error" not in s, f"{r['case']} {r['mode']}: {s}"
@@ -67,7 +75,7 @@ def test_tensorflow_rows_and_ratios_are_there_when_tensorflow_is(quick_run):
 def test_markdown_has_the_machine_the_targets_and_says_whether_a_gpu_was_timed(quick_run):
     _, out = quick_run
     text = (out / "report.md").read_text()
-    for heading in ("## Machine", "## Training step", "## Dense", "## Conv2D", "## MaxPool2D", "## Adam step"):
+    for heading in ["## Machine", "## Training step", "## Adam step"] + [f"## {op.benchmark.title}" for op in BENCHMARKED]:
         assert heading in text
     run = json.loads((out / "results.json").read_text())
     gpu_rows = any(row in r["rows"] for r in run["results"] for row in ("cupy", "tf_gpu"))
@@ -87,6 +95,15 @@ def test_measure_survives_a_failing_contender_and_reports_quartiles():
 def test_quartiles_interpolate_like_numpy():
     assert timing.quartiles([4.0, 1.0, 3.0, 2.0]) == (1.75, 2.5, 3.25)
     assert timing.quartiles([7.0]) == (7.0, 7.0, 7.0)
+
+
+def test_only_op_keeps_every_op_case_and_nothing_else():
+    from benchmarks.cases import wanted
+
+    assert all(wanted("op", g, ["op"]) for g in OP_GROUPS)
+    assert not wanted("optimizer", "optimizer_sgd", ["op"]) and not wanted("model", "model", ["op"])
+    assert wanted("op", "conv2d", ["conv"]) and not wanted("op", "dense", ["conv"])
+    assert wanted("optimizer", "optimizer_adam", ["optimizer"]) and wanted("model", "model", None)
 
 
 def test_command_line_defaults_and_the_full_sweep_cover_the_issue():

@@ -1,5 +1,6 @@
-"""Every bad input in the op registry raises the documented error in numpy_nn, and TensorFlow refuses
-it too where the registry says so (``tf_raises``).
+"""Every bad input in the op catalogue raises the documented error in numpy_nn (type, message pattern,
+and the words it must contain: the argument, what was expected, what arrived), and TensorFlow
+refuses it too where the catalogue says so (``tf_raises``).
 
 numpy_nn runs here, in pytest's process. TensorFlow runs in a child process
 (:mod:`parity_tests.tf_isolated`), in this process's own configuration (the same environment, so
@@ -35,8 +36,10 @@ def _error_cases():
 
 @pytest.mark.parametrize("op, case", _error_cases())
 def test_bad_input_raises_the_documented_error(op, case):
-    with pytest.raises(case.error, match=case.match):
-        op.numpy_forward(*case.args, **case.kwargs)
+    with pytest.raises(case.error, match=case.match) as info:
+        op.forward(*case.args, **case.kwargs)
+    missing = [w for w in case.words if w not in str(info.value)]
+    assert not missing, f"{op.name} ({case.description}): message {str(info.value)!r} lacks {missing}"
     if not (case.tf_raises is True or (case.tf_raises == "cpu" and not ON_GPU)):
         return
     outcome = tensorflow_outcomes()[case_id(op, case)]

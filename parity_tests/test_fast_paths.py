@@ -1,72 +1,48 @@
 """The fast paths added for speed (benchmarks/README.md) equal their plain formulations.
 
-* conv2d and dense backward without the input gradient (``need_dx=False``, for a model's first
-  layer) == the same gradients of the full backward;
-* max-pool's running maximum over window offsets == the max over a tiled reshape's window axes
-  (and the loop reference), exactly: a maximum involves no rounding;
+* every op whose backward takes ``need_dx`` (a model's first layer skips its input gradient; dense
+  and conv2d, read from the catalogue) gives, with ``need_dx=False``, no input gradient and exactly
+  the same other gradients as the full backward;
 * the cache-blocked optimizer updates at the shipped ``BLOCK`` size, across block boundaries, ==
   the whole-array update (``block=None``), bit for bit.
 
-Float64 throughout, to round-off; examples from the active hypothesis profile.
+(The fast forward and backward against the plain references: ``test_reference_paths.py``.)
+Float64 throughout; examples from the active hypothesis profile.
 """
+import inspect
+
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import numpy_nn.functional as F
-from numpy_nn.functional import reference as R
 from numpy_nn.optimizers import BLOCK, SGD, Adam
 
-from .test_gradcheck import conv_cases, distinct_values, seeds
+from .registry import OPS
+from .strategies import seeds, upstream
 
-@given(conv_cases())
-def test_conv2d_backward_without_the_input_gradient_gives_the_same_kernel_and_bias_gradients(case):
-    x_shape, w_shape, stride, padding, seed = case
-    rng = np.random.default_rng(seed)
-    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[3])
-    y, cache = F.conv2d_forward(x, w, b, stride, padding)
-    dy = rng.standard_normal(y.shape)
-    dx, dw, db = F.conv2d_backward(dy, cache)
-    none, dw_only, db_only = F.conv2d_backward(dy, cache, need_dx=False)
-    what = f"conv2d x{x_shape} kernel{w_shape} stride={stride} {padding}"
-    assert none is None and dx.shape == x_shape, what
-    np.testing.assert_array_equal(dw_only, dw, err_msg=what)
-    np.testing.assert_array_equal(db_only, db, err_msg=what)
+SKIPS_DX = [op for op in OPS if "need_dx" in inspect.signature(op.backward).parameters]
 
 
-@given(st.integers(1, 6), st.integers(1, 7), st.integers(1, 5), st.booleans(), seeds)
-def test_dense_backward_without_the_input_gradient_gives_the_same_kernel_and_bias_gradients(n, d_in, d_out, bias, seed):
-    rng = np.random.default_rng(seed)
-    x, w = rng.standard_normal((n, d_in)), rng.standard_normal((d_in, d_out))
-    y, cache = F.dense_forward(x, w, rng.standard_normal(d_out) if bias else None)
-    dy = rng.standard_normal(y.shape)
-    dx, dw, db = F.dense_backward(dy, cache)
-    none, dw_only, db_only = F.dense_backward(dy, cache, need_dx=False)
-    assert none is None and dx.shape == x.shape
-    np.testing.assert_array_equal(dw_only, dw)
-    assert (db is None and db_only is None) or np.array_equal(db_only, db)
+def test_the_ops_that_can_skip_the_input_gradient_are_found():
+    assert {"dense", "conv2d"} <= {op.name for op in SKIPS_DX}
 
 
-@st.composite
-def tiling_pool_cases(draw):
-    ph, pw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    padding = draw(st.sampled_from(["valid", "same"]))
-    h, w = draw(st.integers(ph, ph + 7)), draw(st.integers(pw, pw + 7))
-    return (draw(st.integers(1, 3)), h, w, draw(st.integers(1, 4))), (ph, pw), padding, draw(seeds), draw(st.booleans())
-
-
-@given(tiling_pool_cases())
-def test_maxpool2d_running_maximum_equals_the_max_over_a_tiled_reshape(case):
-    shape, (ph, pw), padding, seed, with_ties = case
-    rng = np.random.default_rng(seed)
-    x = np.round(rng.standard_normal(shape)) if with_ties else distinct_values(rng, shape)
-    y, cache = F.maxpool2d_forward(x, (ph, pw), None, padding)
-    xpad = cache[0]
-    n, oh, ow, c = y.shape
-    tiled = xpad[:, :oh * ph, :ow * pw, :].reshape(n, oh, ph, ow, pw, c).max(axis=(2, 4))
-    what = f"maxpool2d x{shape} pool=({ph}, {pw}) {padding} ties={with_ties}"
-    np.testing.assert_array_equal(y, tiled, err_msg=what)
-    np.testing.assert_array_equal(y, R.maxpool2d_forward_reference(x, (ph, pw), None, padding), err_msg=what)
+@pytest.mark.parametrize("op", SKIPS_DX, ids=lambda op: op.name)
+@given(data=st.data())
+def test_backward_without_the_input_gradient_gives_the_same_other_gradients(op, data):
+    sample = data.draw(op.samples("float64"), label="sample")
+    out, cache = op.run_numpy(sample)
+    dout = upstream(np.random.default_rng(data.draw(seeds, label="dout seed")), out.shape, np.float64)
+    full = op.backward(dout, cache)
+    skipped = op.backward(dout, cache, need_dx=False)
+    what = f"{op.name} on {sample.describe()}"
+    assert skipped[0] is None and full[0].shape == sample.args[0].shape, what
+    for name, a, b in zip(op.grad_names(sample)[1:], skipped[1:], full[1:]):
+        if b is None:
+            assert a is None, f"{what}: d{name}"
+        else:
+            np.testing.assert_array_equal(a, b, err_msg=f"{what}: d{name}")
 
 
 @given(st.sampled_from(["sgd", "sgd-momentum", "sgd-nesterov", "adam"]),

@@ -136,3 +136,19 @@ def test_optimizers_update_in_place_and_keep_their_state_arrays():
     opt.apply_gradients([(np.ones(10, dtype=np.float32), w)])
     assert [id(s) for s in opt._state[id(w)][1]] == ids
     assert w.__array_interface__["data"][0] == before and opt.iterations == 2
+
+
+def test_avgpool_2x2_of_the_tutorial_grid():
+    x = np.array([[5, 10, 15, 10], [15, 20, 10, 12], [13, 16, 9, 8], [15, 19, 25, 20]], dtype=np.float32)
+    y, _ = F.avgpool2d_forward(x.reshape(1, 4, 4, 1))
+    np.testing.assert_array_equal(y[0, :, :, 0], [[12.5, 11.75], [15.75, 15.5]])
+
+
+def test_avgpool_same_padding_divides_each_window_by_its_real_cells_like_keras():
+    """3x3 input, pool 2, stride 2, "same": TensorFlow pads one row and column at the bottom and
+    right; the border windows hold 2 real cells and the corner 1, and each mean is over those."""
+    x = np.arange(1, 10, dtype=np.float64).reshape(1, 3, 3, 1)
+    y, cache = F.avgpool2d_forward(x, 2, 2, "same")
+    np.testing.assert_array_equal(y[0, :, :, 0], [[(1 + 2 + 4 + 5) / 4, (3 + 6) / 2], [(7 + 8) / 2, 9.0]])
+    dx = F.avgpool2d_backward(np.ones((1, 2, 2, 1)), cache)
+    np.testing.assert_array_equal(dx[0, :, :, 0], [[0.25, 0.25, 0.5], [0.25, 0.25, 0.5], [0.5, 0.5, 1.0]])

@@ -1,9 +1,9 @@
-"""Every functional op of numpy_nn against TensorFlow, generated from the op registry.
+"""Every functional op of numpy_nn against TensorFlow, generated from the op catalogue.
 
 For each op in ``registry.OPS`` and each dtype (float32, float64):
 
-* forward parity: ``numpy_nn.functional.<op>_forward`` equals ``tf_nn.functional.<op>`` (same dtype)
-  on Hypothesis-drawn inputs and arguments;
+* forward parity: the entry's ``forward`` equals its twin ``tf_nn.functional.<tf_twin>`` (same
+  dtype) on Hypothesis-drawn inputs and arguments (the entry's ``samples``);
 * VJP parity: for a random upstream gradient, numpy_nn's ``<op>_backward`` equals TensorFlow's
   GradientTape gradient for every differentiable input.
 
@@ -11,8 +11,10 @@ float64 results are compared directly, within the op's tight float64 tolerance. 
 judged by the float64 oracle (``assertions.compare_with_oracle``): both frameworks also run the example
 in float64, which must agree; then each float32 result's error against it must be within the op's cap,
 and neither framework may be much less accurate than the other.
-(The registry's bad inputs are tested in ``test_error_inputs.py``: TensorFlow's side of them runs in
-a child process, since some of them abort TensorFlow instead of raising.)
+(The catalogue's bad inputs are tested in ``test_error_inputs.py``: TensorFlow's side of them runs in
+a child process, since some of them abort TensorFlow instead of raising. Finite differences,
+fast-vs-reference and dtype checks of the same entries: ``test_gradcheck.py``,
+``test_reference_paths.py``, ``test_catalogue.py``.)
 
 Then a few known answers that the property tests deliberately avoid: exact max-pool ties, TF's
 "same" padding split, overflow-free softmax, Keras's clipping.
@@ -45,6 +47,7 @@ dtype_params = pytest.mark.parametrize("dtype", DTYPES)
 @op_params
 @given(data=st.data())
 def test_forward_matches_tensorflow(op, dtype, data):
+    """The op's forward equals its TensorFlow twin's on any drawn sample."""
     sample = data.draw(op.samples(dtype), label="sample")
     out, _ = op.run_numpy(sample)
     expected = op.run_tensorflow(sample)
@@ -63,6 +66,7 @@ def test_forward_matches_tensorflow(op, dtype, data):
 @op_params
 @given(data=st.data())
 def test_vjp_matches_tensorflow_for_a_random_upstream_gradient(op, dtype, data):
+    """The op's backward equals TensorFlow's GradientTape VJP for every differentiable input."""
     sample = data.draw(op.samples(dtype), label="sample")
     out, _ = op.run_numpy(sample)
     dout = upstream(np.random.default_rng(data.draw(seeds, label="dout seed")), np.shape(out), dtype)
@@ -81,13 +85,6 @@ def test_vjp_matches_tensorflow_for_a_random_upstream_gradient(op, dtype, data):
         assert_same_dtype(g, ref, op=op.name, what=f"d{name}")
         assert_parity(dtype, g, ref, lambda k=k: oracle[k], OP_TOLERANCES[op.name], op=op.name,
                       what=f"d{name} (VJP)", sample=sample, scale=scale)
-
-
-def test_every_registered_op_has_a_tolerance_and_error_inputs():
-    for op in OPS:
-        for dtype in DTYPES:
-            op.tolerance(dtype)
-        assert op.error_inputs(), f"{op.name} has no error inputs"
 
 
 # --- known answers the properties avoid on purpose ---------------------------------------------

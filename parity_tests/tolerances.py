@@ -48,14 +48,18 @@ large terms, S is the size of the terms instead (declared per op in the registry
 ``y * (1 - y)`` cancel near saturation), ``sum |dout|`` along the axis for log-softmax, ``|dloss|
 (/ N)`` for the cross-entropies' gradients (``p - t`` cancels when p is right), 1 per example (N for
 a sum) for their forward (a confident right answer has a loss of ~1e-5 computed from terms >= 1),
-``|dout|`` for max-pool (overlapping windows add dout entries in another order). Optimizer runs and
+``|dout|`` for the pools' gradients (overlapping windows add dout entries in another order), ``max|x|``
+for average pooling's forward (a window's mean of values of either sign can be ~0). Optimizer runs and
 training trajectories use the largest |parameter| so far or the path length, if larger.
 
 The caps (float32), and why:
 
 * ReLU and flatten are exact (0). Dropout rounds ``x * mask * (1/(1-rate))`` twice: 3e-7.
   Transcendental element-wise ops and softmax: a few ulps, 2e-6. Max-pool selects (exact) and sums
-  at most 16 overlapping dout entries: 2e-6. Losses take a log of a sum and a mean over the batch:
+  at most 16 overlapping dout entries: 2e-6. Average pooling sums at most 16 cells and divides
+  (at most 16 + 1 roundings of u = 6e-8 relative to max|x|, ~1e-6), and its gradient sums at most 16
+  overlapping ``dout / count`` entries: 2e-6; in float64 the same 17 roundings of 1.1e-16 on each
+  side: 1e-14. Losses take a log of a sum and a mean over the batch:
   1e-5. Contractions (dense, conv2d) sum K products (K up to 5*5*4 = 100 for a conv output, N*OH*OW
   for its kernel gradient); the error grows like sqrt(K) eps typically and K eps at worst: 2e-5.
 * Optimizers, 20 steps: SGD at most 2 roundings a step: 4e-6. Adam: 1e-4, because Keras computes
@@ -128,6 +132,7 @@ OP_TOLERANCES = {
     "dense": _t(2e-5, 1e-12),
     "conv2d": _t(2e-5, 1e-12),
     "maxpool2d": _t(2e-6, 4e-15),
+    "avgpool2d": _t(2e-6, 1e-14),
 }
 
 #: One line per op for the README table: why its tolerance is what it is.
@@ -144,6 +149,7 @@ OP_REASONS = {
     "dense": "matmul: K-term sums (BLAS, Eigen or oneDNN order)",
     "conv2d": "im2col GEMM vs Eigen's or oneDNN's convolution: K-term sums",
     "maxpool2d": "forward selects an input (exact); overlapping windows sum up to 16 dout entries",
+    "avgpool2d": "a mean of up to 16 cells (scaled by the largest input); overlapping windows sum up to 16 dout/count entries",
 }
 
 #: Model-level comparisons (the four tutorial models): same weights -> same outputs, loss, gradients.

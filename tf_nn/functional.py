@@ -3,7 +3,7 @@
 Each function takes NumPy arrays (or tensors) with the same arguments as the numpy_nn forward of
 the same name -- ``softmax(x, axis)`` for ``softmax_forward(x, axis)``, ``conv2d(x, w, b, stride,
 padding)`` for ``conv2d_forward(...)``, and so on -- and returns a ``tf.Tensor``, computed with
-TensorFlow's own ops (``tf.nn.conv2d``, ``tf.nn.max_pool2d``, ``tf.nn.softmax``,
+TensorFlow's own ops (``tf.nn.conv2d``, ``tf.nn.max_pool2d``, ``tf.nn.avg_pool2d``, ``tf.nn.softmax``,
 ``tf.nn.sparse_softmax_cross_entropy_with_logits``, Keras's cross-entropies, ...). There is no
 backward here: TensorFlow's autodiff is the reference, reached through :func:`vjp`.
 
@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 __all__ = ["softmax", "log_softmax", "softmax_cross_entropy", "cross_entropy", "dense", "relu", "sigmoid",
-           "tanh", "conv2d", "maxpool2d", "dropout", "flatten", "vjp", "value_and_vjp"]
+           "tanh", "conv2d", "maxpool2d", "avgpool2d", "dropout", "flatten", "vjp", "value_and_vjp"]
 
 
 def _t(x, dtype=None):
@@ -123,6 +123,14 @@ def maxpool2d(x, pool_size=2, stride=None, padding="valid"):
     pool = _pair(pool_size)
     strides = pool if stride is None else _pair(stride)
     return tf.nn.max_pool2d(_t(x), ksize=pool, strides=strides, padding=padding.upper(), data_format="NHWC")
+
+
+def avgpool2d(x, pool_size=2, stride=None, padding="valid"):
+    """``tf.nn.avg_pool2d``; ``stride`` defaults to ``pool_size``. With "same" each window's mean is
+    over its real (unpadded) cells only, as ``keras.layers.AveragePooling2D`` computes it."""
+    pool = _pair(pool_size)
+    strides = pool if stride is None else _pair(stride)
+    return tf.nn.avg_pool2d(_t(x), ksize=pool, strides=strides, padding=padding.upper(), data_format="NHWC")
 
 
 def dropout(x, rate, training=True, mask=None, seed=None):

@@ -1,0 +1,70 @@
+"""Properties every op of the catalogue must have, generated from ``registry.OPS``.
+
+* dtype preservation: float32 in -> float32 out and float32 gradients, float64 likewise;
+* the backward refuses an upstream gradient of the wrong shape (ValueError naming ``dout``), except
+  where the forward kept no cache (dropout at inference: its backward is the identity);
+* the catalogue is complete: every op has a tolerance in both dtypes with its reason, error inputs,
+  a TensorFlow twin of that name in ``tf_nn.functional`` (checked without importing TensorFlow),
+  and a reference exactly when it has both reference halves.
+"""
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from .registry import OPS
+from .strategies import DTYPES, seeds, upstream
+
+op_params = pytest.mark.parametrize("op", OPS, ids=lambda op: op.name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@op_params
+@given(data=st.data())
+def test_output_and_gradients_keep_the_input_dtype(op, dtype, data):
+    sample = data.draw(op.samples(dtype), label="sample")
+    out, cache = op.run_numpy(sample)
+    assert np.asarray(out).dtype == dtype, f"{op.name}: {dtype} in, {np.asarray(out).dtype} out on {sample.describe()}"
+    dout = upstream(np.random.default_rng(data.draw(seeds, label="dout seed")), np.shape(out), dtype)
+    for name, g in zip(op.grad_names(sample), op.numpy_vjp(sample, dout, cache)):
+        if g is not None:
+            assert g.dtype == dtype, f"{op.name}: {dtype} in, d{name} is {g.dtype} on {sample.describe()}"
+
+
+@op_params
+@given(data=st.data())
+def test_backward_refuses_an_upstream_gradient_of_the_wrong_shape(op, data):
+    sample = data.draw(op.samples("float32"), label="sample")
+    out, cache = op.run_numpy(sample)
+    if cache is None:  # dropout at inference (or rate 0): the identity keeps no cache to check against
+        return
+    wrong = np.zeros(np.shape(out) + (2,), dtype=np.float32)
+    with pytest.raises(ValueError, match="dout|dloss"):
+        op.backward(wrong, cache)
+
+
+def _tf_functional_names():
+    tree = ast.parse((Path(__file__).resolve().parents[1] / "tf_nn" / "functional.py").read_text())
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+@op_params
+def test_the_entry_is_complete(op):
+    for dtype in DTYPES:
+        op.tolerance(dtype)
+    assert op.tolerance_reason, f"{op.name}: no reason for its tolerance in tolerances.OP_REASONS"
+    assert op.error_inputs(), f"{op.name} has no error inputs"
+    assert op.tf_twin in _tf_functional_names(), f"{op.name}: tf_nn.functional has no {op.tf_twin}()"
+    assert (op.reference_forward is None) == (op.reference_backward is None), f"{op.name}: half a reference"
+    assert op.forward.__name__ == f"{op.name}_forward" and op.backward.__name__ == f"{op.name}_backward"
+
+
+def test_the_catalogue_imports_without_tensorflow():
+    import subprocess
+    import sys
+
+    code = "import sys, parity_tests.registry as r; r.OPS; sys.exit('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1]).returncode == 0
