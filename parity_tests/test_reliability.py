@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 import numpy_nn as nn
 import numpy_nn.functional as F
-from numpy_nn.checkpoint import CheckpointError, load_model
+from numpy_nn import load_model
+from numpy_nn.checkpoint import CheckpointError
 from numpy_nn.datasets import DataError, load_mnist, read_idx
 from numpy_nn.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
 from numpy_nn.models import TrainingDiverged
