@@ -1,32 +1,33 @@
 """The functional core: every op as a ``forward`` that returns ``(out, cache)`` and a ``backward``
-that takes ``(dout, cache)`` and returns the gradients of its inputs.
+that takes ``(dout, cache)`` and returns the gradients of its inputs (``dout`` = dL/d(out)).
+
+One op (or one tight family) per module, each opening with its math; for the window ops a plain
+reference in the same contract comes first, then the fast path:
+
+    activations            relu, sigmoid, tanh
+    softmax                softmax, log_softmax
+    softmax_cross_entropy  the fused loss on logits (from_logits=True)
+    cross_entropy          the loss on probabilities (from_logits=False), EPSILON
+    dense                  x @ kernel + bias
+    conv2d                 2-D convolution (reference, then im2col + GEMM)
+    maxpool2d, avgpool2d   2-D pooling (reference, then running max / sum over window offsets)
+    dropout, flatten
+    _windows               shared window geometry: same padding, padding, window views, col2im
 
 Conventions (shared with TensorFlow): NHWC activations, HWIO convolution kernels, Flatten in
-(H, W, C) order, float32 by default and float64 kept end to end. Each op takes its array module
-from its inputs, so the same code runs on CuPy arrays.
+(H, W, C) order, float32 by default and float64 kept end to end. Each fast op takes its array
+module from its inputs (``xp = get_array_module(x)``), so the same code runs on CuPy arrays.
 """
-from .activations import (
-    log_softmax_backward,
-    log_softmax_forward,
-    relu_backward,
-    relu_forward,
-    sigmoid_backward,
-    sigmoid_forward,
-    softmax_backward,
-    softmax_forward,
-    tanh_backward,
-    tanh_forward,
-)
-from .conv import conv2d_backward, conv2d_forward, output_geometry, same_padding
+from ._windows import output_geometry, same_padding
+from .activations import relu_backward, relu_forward, sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward
+from .avgpool2d import avgpool2d_backward, avgpool2d_backward_reference, avgpool2d_forward, avgpool2d_forward_reference
+from .conv2d import conv2d_backward, conv2d_backward_reference, conv2d_forward, conv2d_forward_reference
+from .cross_entropy import EPSILON, cross_entropy_backward, cross_entropy_forward
 from .dense import dense_backward, dense_forward
-from .dropout import dropout_backward, dropout_forward, flatten_backward, flatten_forward
-from .losses import (
-    EPSILON,
-    cross_entropy_backward,
-    cross_entropy_forward,
-    softmax_cross_entropy_backward,
-    softmax_cross_entropy_forward,
-)
-from .pooling import maxpool2d_backward, maxpool2d_forward
+from .dropout import dropout_backward, dropout_forward
+from .flatten import flatten_backward, flatten_forward
+from .maxpool2d import maxpool2d_backward, maxpool2d_backward_reference, maxpool2d_forward, maxpool2d_forward_reference
+from .softmax import log_softmax_backward, log_softmax_forward, softmax_backward, softmax_forward
+from .softmax_cross_entropy import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 
-__all__ = [name for name in dir() if name.endswith(("_forward", "_backward"))] + ["EPSILON", "output_geometry", "same_padding"]
+__all__ = [name for name in dir() if name.endswith(("_forward", "_backward", "_reference"))] + ["EPSILON", "output_geometry", "same_padding"]

@@ -52,12 +52,14 @@ def pair(value, name, op):
 
 
 def check_padding(padding, op):
+    """Accept 'valid' or 'same' in any case; returns it in lower case."""
     if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
         raise ValueError(f"{op}: padding must be 'valid' or 'same', got {padding!r}")
     return padding.lower()
 
 
 def check_axis(x, axis, op):
+    """Accept an int axis of ``x`` (negative counts from the end); returns it as an int."""
     if not isinstance(axis, (int, np.integer)) or not -x.ndim <= axis < x.ndim:
         raise ValueError(f"{op}: axis must be an int in [{-x.ndim}, {x.ndim - 1}] for input of shape {tuple(x.shape)}, got {axis!r}")
     return int(axis)
@@ -104,6 +106,20 @@ def check_labels(labels, logits, op):
 
 
 def check_reduction(reduction, op):
+    """Accept 'mean', 'sum' or 'none', the Keras reductions."""
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     return reduction
+
+
+def check_pool_args(x, pool_size, stride, padding, op):
+    """The arguments of a pooling op: an NHWC float array, ``pool_size`` and ``stride`` as Keras takes
+    them (``stride=None`` means ``pool_size``), padding 'valid' or 'same'.
+
+    Returns ``(pool, strides, padding)`` as ``((PH, PW), (sh, sw), "valid" | "same")``.
+    """
+    check_float(x, "x", op)
+    check_ndim(x, 4, "x", op, "NHWC (batch, height, width, channels)")
+    pool = pair(pool_size, "pool_size", op)
+    strides = pool if stride is None else pair(stride, "stride", op)
+    return pool, strides, check_padding(padding, op)

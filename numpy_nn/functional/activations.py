@@ -1,27 +1,50 @@
-"""Element-wise activations and the softmax family.
+"""Element-wise activations: ReLU, sigmoid, tanh.
 
-Each op is a pair: ``out, cache = op_forward(x)`` and ``dx = op_backward(dout, cache)``, where
-``dout`` is dL/d(out) for some scalar loss L and ``dx`` is dL/dx (a vector-Jacobian product).
-Shapes are unchanged by every op here; dtypes are kept (float32 stays float32, float64 stays float64).
+Every op in this package is a pair: ``out, cache = op_forward(x)`` and ``dx = op_backward(dout, cache)``,
+where ``dout`` is dL/d(out) for some scalar loss L and ``dx`` is dL/dx, the vector-Jacobian product.
+For an element-wise ``y = f(x)`` the Jacobian is diagonal, so the backward is one product per
+element: ``dx = dout * f'(x)``.
+
+Shapes: any; ``y`` and ``dx`` have the shape of ``x``. Dtypes are kept (float32 stays float32,
+float64 stays float64).
 """
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 from ..backend import get_array_module
-from ._checks import check_axis, check_dout, check_float
+from ._checks import check_dout, check_float
+
+
+class ReluCache(NamedTuple):
+    x: Any  #: the input, for the mask ``x > 0``
+
+
+class SigmoidCache(NamedTuple):
+    y: Any  #: the output: sigmoid' = y (1 - y)
+
+
+class TanhCache(NamedTuple):
+    y: Any  #: the output: tanh' = 1 - y**2
 
 
 def relu_forward(x):
     """ReLU: ``y = max(x, 0)``.
 
-    Backward: ``dx = dout * [x > 0]``. The derivative at exactly 0 is taken as 0, as TensorFlow does.
+    Returns ``(y, ReluCache(x))``.
     """
     check_float(x, "x", "relu_forward")
     xp = get_array_module(x)
-    return xp.maximum(x, 0), x
+    return xp.maximum(x, 0), ReluCache(x)
 
 
 def relu_backward(dout, cache):
-    x = cache
+    """ReLU backward: ``dx = dout * [x > 0]``.
+
+    The derivative at exactly 0 is taken as 0, as TensorFlow does. ``dout`` and ``dx`` have the
+    shape of ``x``.
+    """
+    x = cache.x
     check_dout(dout, x.shape, x.dtype, "relu_backward")
     return dout * (x > 0)
 
@@ -30,72 +53,38 @@ def sigmoid_forward(x):
     """Logistic sigmoid: ``y = 1 / (1 + exp(-x))``.
 
     Computed without overflow: with ``z = exp(-|x|)`` (always in (0, 1]), ``y = 1/(1+z)`` for x >= 0
-    and ``y = z/(1+z)`` for x < 0. Backward: ``dx = dout * y * (1 - y)``.
+    and ``y = z/(1+z)`` for x < 0. Returns ``(y, SigmoidCache(y))``.
     """
     check_float(x, "x", "sigmoid_forward")
     xp = get_array_module(x)
     z = xp.exp(-xp.abs(x))
     y = xp.where(x >= 0, 1 / (1 + z), z / (1 + z))
-    return y, y
+    return y, SigmoidCache(y)
 
 
 def sigmoid_backward(dout, cache):
-    y = cache
+    """Sigmoid backward: ``dx = dout * y * (1 - y)``, since ``d sigmoid(x) / dx = y (1 - y)``.
+
+    ``dout`` and ``dx`` have the shape of ``x``.
+    """
+    y = cache.y
     check_dout(dout, y.shape, y.dtype, "sigmoid_backward")
     return dout * y * (1 - y)
 
 
 def tanh_forward(x):
-    """Hyperbolic tangent: ``y = tanh(x)``. Backward: ``dx = dout * (1 - y**2)``."""
+    """Hyperbolic tangent: ``y = tanh(x)``. Returns ``(y, TanhCache(y))``."""
     check_float(x, "x", "tanh_forward")
     xp = get_array_module(x)
     y = xp.tanh(x)
-    return y, y
+    return y, TanhCache(y)
 
 
 def tanh_backward(dout, cache):
-    y = cache
+    """Tanh backward: ``dx = dout * (1 - y**2)``, since ``d tanh(x) / dx = 1 - tanh(x)**2``.
+
+    ``dout`` and ``dx`` have the shape of ``x``.
+    """
+    y = cache.y
     check_dout(dout, y.shape, y.dtype, "tanh_backward")
     return dout * (1 - y * y)
-
-
-def softmax_forward(x, axis=-1):
-    """Softmax along ``axis``: ``y_i = exp(x_i - m) / sum_j exp(x_j - m)`` with ``m = max_j x_j``.
-
-    Subtracting the maximum changes nothing mathematically and keeps every ``exp`` in (0, 1], so
-    logits of any size (float32 up to +-1e4 and beyond) give finite results.
-
-    Backward (the Jacobian is ``diag(y) - y y^T``): ``dx = y * (dout - sum_j dout_j * y_j)``.
-    """
-    check_float(x, "x", "softmax_forward")
-    axis = check_axis(x, axis, "softmax_forward")
-    xp = get_array_module(x)
-    e = xp.exp(x - x.max(axis=axis, keepdims=True))
-    y = e / e.sum(axis=axis, keepdims=True)
-    return y, (y, axis)
-
-
-def softmax_backward(dout, cache):
-    y, axis = cache
-    check_dout(dout, y.shape, y.dtype, "softmax_backward")
-    return y * (dout - (dout * y).sum(axis=axis, keepdims=True))
-
-
-def log_softmax_forward(x, axis=-1):
-    """Log-softmax along ``axis``: ``y_i = (x_i - m) - log sum_j exp(x_j - m)``, ``m = max_j x_j``.
-
-    Backward: ``dx = dout - softmax(x) * sum_j dout_j``, with ``softmax(x) = exp(y)``.
-    """
-    check_float(x, "x", "log_softmax_forward")
-    axis = check_axis(x, axis, "log_softmax_forward")
-    xp = get_array_module(x)
-    z = x - x.max(axis=axis, keepdims=True)
-    y = z - xp.log(xp.exp(z).sum(axis=axis, keepdims=True))
-    return y, (y, axis)
-
-
-def log_softmax_backward(dout, cache):
-    y, axis = cache
-    check_dout(dout, y.shape, y.dtype, "log_softmax_backward")
-    xp = get_array_module(y)
-    return dout - xp.exp(y) * dout.sum(axis=axis, keepdims=True)

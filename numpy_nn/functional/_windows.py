@@ -1,0 +1,109 @@
+"""Sliding-window geometry shared by convolution, max-pooling and average-pooling.
+
+A window op slides a KH x KW window over the H and W axes of an NHWC input with strides (sh, sw).
+Output position (i, j) sees the padded input rows ``i*sh .. i*sh + KH - 1`` and columns
+``j*sw .. j*sw + KW - 1``:
+
+* "valid": no padding, only whole windows: ``OH = floor((H - KH) / sh) + 1`` (needs ``H >= KH``).
+* "same" (TensorFlow's rule): ``OH = ceil(H / sh)``; the total padding
+  ``max((OH - 1) * sh + KH - H, 0)`` is split with the odd extra row at the bottom.
+
+The same for W. This module computes that geometry (:func:`same_padding`, :func:`output_geometry`),
+pads and unpads (:func:`pad_hw`, :func:`unpad`), exposes every window as a strided view
+(:func:`windows`) and the input pixels seen at one window offset (:func:`offset_slices`), and adds
+per-window gradients back onto the input (:func:`col2im`, the adjoint of taking windows).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..backend import get_array_module
+
+
+def same_padding(size, kernel, stride):
+    """TensorFlow's "same" rule along one axis: output ``ceil(size / stride)``, and the total padding
+    ``max((out - 1) * stride + kernel - size, 0)`` split with the odd extra row/column at the end.
+
+    Returns ``(out, pad_before, pad_after)``.
+    """
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return out, total // 2, total - total // 2
+
+
+def output_geometry(in_hw, window_hw, strides, padding, op, what="kernel"):
+    """Output size and padding for a sliding window; raises if the window does not fit.
+
+    "valid": ``out = floor((size - window) / stride) + 1`` with no padding (needs ``size >= window``).
+    "same": see :func:`same_padding`.  Returns ``((out_h, out_w), ((top, bottom), (left, right)))``.
+    ``op`` and ``what`` (the window's argument name) go into the error message.
+    """
+    outs, pads = [], []
+    for size, k, s, axis in zip(in_hw, window_hw, strides, ("height", "width")):
+        if padding == "same":
+            out, before, after = same_padding(size, k, s)
+        else:
+            if size < k:
+                raise ValueError(f"{op}: {what} {axis} {k} is larger than the (padded) input {axis} {size} with padding='valid'")
+            out, before, after = (size - k) // s + 1, 0, 0
+        outs.append(out)
+        pads.append((before, after))
+    return tuple(outs), tuple(pads)
+
+
+def pad_hw(x, pads, value=0):
+    """Pad the H and W axes of an NHWC array with ``value``; no copy when there is nothing to pad."""
+    (top, bottom), (left, right) = pads
+    if top == bottom == left == right == 0:
+        return x
+    xp = get_array_module(x)
+    return xp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
+
+
+def unpad(xpad, pads, in_hw):
+    """Cut the padding off again: the (N, H, W, C) part of a padded array that is the real input."""
+    (top, _), (left, _) = pads
+    return xpad[:, top:top + in_hw[0], left:left + in_hw[1], :]
+
+
+def windows(xpad, window_hw, strides, out_hw):
+    """Every window at once, as a strided view of shape (N, OH, OW, KH, KW, C):
+
+    ``view[n, i, j, a, b, c] = xpad[n, i*sh + a, j*sw + b, c]``.
+
+    No data is copied. NumPy's view is read-only (CuPy's ``as_strided`` has no such flag).
+    """
+    xp = get_array_module(xpad)
+    n, _, _, c = xpad.shape
+    (kh, kw), (sh, sw), (oh, ow) = window_hw, strides, out_hw
+    s0, s1, s2, s3 = xpad.strides
+    shape, steps = (n, oh, ow, kh, kw, c), (s0, s1 * sh, s2 * sw, s1, s2, s3)
+    if xp is not np:
+        return xp.lib.stride_tricks.as_strided(xpad, shape=shape, strides=steps)
+    return np.lib.stride_tricks.as_strided(xpad, shape=shape, strides=steps, writeable=False)
+
+
+def offset_slices(a, b, strides, out_hw):
+    """Index of the pixels seen at window offset (a, b) by every output position:
+    ``xpad[offset_slices(a, b, ...)][n, i, j, c] = xpad[n, i*sh + a, j*sw + b, c]``, shape (N, OH, OW, C)."""
+    (sh, sw), (oh, ow) = strides, out_hw
+    return (slice(None), slice(a, a + sh * oh, sh), slice(b, b + sw * ow, sw), slice(None))
+
+
+def col2im(dcols, padded_shape, window_hw, strides, out_hw):
+    """Adjoint of :func:`windows`: add each window's gradient back onto the padded input.
+
+    ``dcols`` has shape (N, OH, OW, KH, KW, C); the result (``padded_shape``) is
+    ``dxpad[n, i*sh + a, j*sw + b, c] = sum over (i, j, a, b) landing there of dcols[n, i, j, a, b, c]``.
+    """
+    xp = get_array_module(dcols)
+    kh, kw = window_hw
+    dxpad = xp.zeros(padded_shape, dtype=dcols.dtype)
+    # One vectorised add per kernel offset (9 for a 3x3 kernel), never np.add.at: within one offset
+    # no two output positions touch the same pixel, so a plain += is exact.
+    for a in range(kh):
+        for b in range(kw):
+            dxpad[offset_slices(a, b, strides, out_hw)] += dcols[:, :, :, a, b, :]
+    return dxpad

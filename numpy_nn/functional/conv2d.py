@@ -1,0 +1,174 @@
+"""2-D convolution (cross-correlation, as in every deep-learning framework), NHWC in, HWIO kernels.
+
+    y[n, i, j, f] = bias[f] + sum_{a, b, c} xpad[n, i*sh + a, j*sw + b, c] * kernel[a, b, c, f]
+
+Shapes: ``x`` (N, H, W, C), ``kernel`` (KH, KW, C, F), ``bias`` (F,) or None; ``y`` (N, OH, OW, F).
+``xpad`` is ``x`` padded as "valid" or "same" asks (see :mod:`._windows`: ``OH = floor((H - KH) / sh) + 1``
+for "valid", ``ceil(H / sh)`` for "same", TensorFlow's rule with the odd extra row at the bottom).
+
+With ``windows(xpad)[n, i, j, a, b, c] = xpad[n, i*sh + a, j*sw + b, c]`` the forward is exactly
+``einsum("nhwijc,ijcf->nhwf", windows(xpad), kernel)`` (in the einsum strings h, w index the output
+row and column, i, j the kernel offsets a, b), and the backward, for ``dy = dL/dy``::
+
+    dkernel[a, b, c, f] = sum_{n, i, j} windows(xpad)[n, i, j, a, b, c] * dy[n, i, j, f]
+    dbias[f]            = sum_{n, i, j} dy[n, i, j, f]
+    dxpad[n, i*sh + a, j*sw + b, c] += sum_f dy[n, i, j, f] * kernel[a, b, c, f]   (over all i, j, a, b)
+
+and ``dx`` is ``dxpad`` without its padding. The reference below is that index notation; the fast
+path does the same sums as matrix products (im2col + GEMM).
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._checks import check_dout, check_float, check_ndim, check_padding, check_same_dtype, pair
+from ._windows import col2im, output_geometry, pad_hw, unpad, windows
+
+
+class Conv2DReferenceCache(NamedTuple):
+    xpad: Any        #: the padded input (N, H + pad, W + pad, C)
+    kernel: Any      #: (KH, KW, C, F)
+    has_bias: bool
+    x_shape: tuple   #: (N, H, W, C)
+    pads: tuple      #: ((top, bottom), (left, right))
+    strides: tuple   #: (sh, sw)
+    out_hw: tuple    #: (OH, OW)
+
+
+class Conv2DCache(NamedTuple):
+    cols: Any           #: the im2col matrix X, (N*OH*OW, KH*KW*C)
+    kernel: Any         #: (KH, KW, C, F)
+    has_bias: bool
+    x_shape: tuple      #: (N, H, W, C)
+    padded_shape: tuple
+    pads: tuple         #: ((top, bottom), (left, right))
+    strides: tuple      #: (sh, sw)
+    out_hw: tuple       #: (OH, OW)
+
+
+def _check_conv_args(x, kernel, bias, stride, padding, op):
+    check_float(x, "x", op)
+    check_float(kernel, "kernel", op)
+    check_ndim(x, 4, "x", op, "NHWC (batch, height, width, channels)")
+    check_ndim(kernel, 4, "kernel", op, "HWIO (kernel_h, kernel_w, in_channels, filters)")
+    check_same_dtype(x, kernel, "x", "kernel", op)
+    if x.shape[3] != kernel.shape[2]:
+        raise ValueError(f"{op}: x has {x.shape[3]} channels but kernel expects {kernel.shape[2]} input channels "
+                         f"(kernel shape {tuple(kernel.shape)})")
+    if bias is not None:
+        check_float(bias, "bias", op)
+        check_same_dtype(x, bias, "x", "bias", op)
+        if tuple(bias.shape) != (kernel.shape[3],):
+            raise ValueError(f"{op}: bias must have shape ({kernel.shape[3]},), got {tuple(bias.shape)}")
+    strides = pair(stride, "stride", op)
+    padding = check_padding(padding, op)
+    return strides, padding
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference: the index notation above, written out. NumPy arrays only; slow; obviously correct.
+# ---------------------------------------------------------------------------------------------
+
+def conv2d_forward_reference(x, kernel, bias=None, stride=1, padding="valid"):
+    """Reference convolution: ``y = einsum("nhwijc,ijcf->nhwf", windows(xpad), kernel) + bias``.
+
+    Same arguments, checks and output as :func:`conv2d_forward`; returns ``(y, Conv2DReferenceCache)``
+    for :func:`conv2d_backward_reference`.
+    """
+    op = "conv2d_forward_reference"
+    strides, padding = _check_conv_args(x, kernel, bias, stride, padding, op)
+    window_hw = kernel.shape[:2]
+    out_hw, pads = output_geometry(x.shape[1:3], window_hw, strides, padding, op)
+    xpad = pad_hw(x, pads)
+    # (N, OH, OW, KH, KW, C) x (KH, KW, C, F) -> (N, OH, OW, F)
+    y = np.einsum("nhwijc,ijcf->nhwf", windows(xpad, window_hw, strides, out_hw), kernel)
+    if bias is not None:
+        y = y + bias
+    return y, Conv2DReferenceCache(xpad, kernel, bias is not None, tuple(x.shape), pads, strides, out_hw)
+
+
+def conv2d_backward_reference(dout, cache, need_dx=True):
+    """Reference convolution backward, for ``dout = dL/dy`` of shape (N, OH, OW, F)::
+
+        dkernel = einsum("nhwijc,nhwf->ijcf", windows(xpad), dout)          (KH, KW, C, F)
+        dbias   = sum over n, i, j of dout                                   (F,)
+        dx: output pixel (i, j) saw the window xpad[:, i*sh : i*sh + KH, j*sw : j*sw + KW, :],
+            so it adds einsum("nf,abcf->nabc", dout[:, i, j, :], kernel) back onto it; then unpad.
+
+    Returns ``(dx, dkernel, dbias)`` as :func:`conv2d_backward` does (dbias None without a bias, dx
+    None with ``need_dx=False``).
+    """
+    xpad, kernel, has_bias, x_shape, pads, (sh, sw), (oh, ow) = cache
+    kh, kw, _, f = kernel.shape
+    check_dout(dout, (x_shape[0], oh, ow, f), kernel.dtype, "conv2d_backward_reference")
+    # (N, OH, OW, KH, KW, C) x (N, OH, OW, F) -> (KH, KW, C, F)
+    dkernel = np.einsum("nhwijc,nhwf->ijcf", windows(xpad, (kh, kw), (sh, sw), (oh, ow)), dout)
+    dbias = dout.sum(axis=(0, 1, 2)) if has_bias else None
+    if not need_dx:
+        return None, dkernel, dbias
+    dxpad = np.zeros(xpad.shape, dtype=xpad.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            # (N, F) x (KH, KW, C, F) -> (N, KH, KW, C): the gradient of the window pixel (i, j) saw
+            dxpad[:, i * sh:i * sh + kh, j * sw:j * sw + kw, :] += np.einsum("nf,abcf->nabc", dout[:, i, j, :], kernel)
+    return unpad(dxpad, pads, x_shape[1:3]), dkernel, dbias
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast path: im2col + one matrix product (GEMM), and its adjoint.
+# ---------------------------------------------------------------------------------------------
+
+def conv2d_forward(x, kernel, bias=None, stride=1, padding="valid"):
+    """2-D convolution: ``y[n, i, j, f] = bias[f] + sum_{a, b, c} xpad[n, i*sh + a, j*sw + b, c] * kernel[a, b, c, f]``.
+
+    ``x`` (N, H, W, C), ``kernel`` (KH, KW, C, F), ``bias`` (F,) or None, ``stride`` an int or a pair,
+    ``padding`` "valid" or "same". Returns ``(y, Conv2DCache)`` with ``y`` of shape (N, OH, OW, F).
+
+    As matrices: ``X`` is the im2col matrix, one row per output pixel (n, i, j) holding its
+    window ``xpad[n, i*sh : i*sh + KH, j*sw : j*sw + KW, :]`` flattened, and ``K`` is the kernel
+    as (KH*KW*C, F); then ``Y = X K + bias``, reshaped to (N, OH, OW, F).
+    """
+    op = "conv2d_forward"
+    strides, padding = _check_conv_args(x, kernel, bias, stride, padding, op)
+    kh, kw, c, f = kernel.shape
+    n, h, wd, _ = x.shape
+    out_hw, pads = output_geometry((h, wd), (kh, kw), strides, padding, op)
+    xpad = pad_hw(x, pads)
+    cols = windows(xpad, (kh, kw), strides, out_hw).reshape(n * out_hw[0] * out_hw[1], kh * kw * c)
+    y = cols @ kernel.reshape(kh * kw * c, f)  # (N*OH*OW, KH*KW*C) x (KH*KW*C, F) -> (N*OH*OW, F)
+    if bias is not None:
+        y += bias
+    cache = Conv2DCache(cols, kernel, bias is not None, x.shape, xpad.shape, pads, strides, out_hw)
+    return y.reshape(n, out_hw[0], out_hw[1], f), cache
+
+
+def conv2d_backward(dout, cache, need_dx=True):
+    """2-D convolution backward. With ``dY`` = ``dout`` (N, OH, OW, F) as (N*OH*OW, F), ``X`` the
+    im2col matrix and ``K`` the kernel as (KH*KW*C, F)::
+
+        dkernel = X^T dY                  (KH*KW*C, F) -> (KH, KW, C, F)
+        dbias   = sum over the rows of dY (F,)
+        dX      = dY K^T                  (N*OH*OW, KH*KW*C), one window's gradient per row
+        dx      = unpad(col2im(dX))       (N, H, W, C)
+
+    where col2im adds each row's window gradient back onto the input pixels it came from (summing
+    where windows overlap). Returns ``(dx, dkernel, dbias)``; ``dbias`` is None when the forward had
+    no bias, and with ``need_dx=False`` the whole dX branch is skipped and ``dx`` is None (a model's
+    first layer needs no input gradient).
+    """
+    cols, kernel, has_bias, x_shape, padded_shape, pads, strides, out_hw = cache
+    kh, kw, c, f = kernel.shape
+    n = x_shape[0]
+    check_dout(dout, (n, out_hw[0], out_hw[1], f), kernel.dtype, "conv2d_backward")
+    dy2 = dout.reshape(-1, f)
+    dkernel = (cols.T @ dy2).reshape(kernel.shape)  # (KH*KW*C, N*OH*OW) x (N*OH*OW, F) -> (KH*KW*C, F)
+    # NumPy's plain sequential sum, like TensorFlow's BiasAddGrad (benchmarks/README.md, "Speed notes").
+    dbias = dy2.sum(axis=0) if has_bias else None
+    if not need_dx:
+        return None, dkernel, dbias
+    dcols = dy2 @ kernel.reshape(kh * kw * c, f).T  # (N*OH*OW, F) x (F, KH*KW*C) -> (N*OH*OW, KH*KW*C)
+    dcols = dcols.reshape(n, out_hw[0], out_hw[1], kh, kw, c)
+    dxpad = col2im(dcols, padded_shape, (kh, kw), strides, out_hw)
+    return unpad(dxpad, pads, x_shape[1:3]), dkernel, dbias
