@@ -43,6 +43,8 @@ KERAS_LAYERS = {
         activation=layer.activation, use_bias=layer.use_bias, data_format="channels_last", **common),
     np_layers.MaxPooling2D: lambda layer, common, _: keras.layers.MaxPooling2D(
         layer.pool_size, strides=layer.strides, padding=layer.padding, data_format="channels_last", **common),
+    np_layers.AveragePooling2D: lambda layer, common, _: keras.layers.AveragePooling2D(
+        layer.pool_size, strides=layer.strides, padding=layer.padding, data_format="channels_last", **common),
     np_layers.Flatten: lambda layer, common, _: keras.layers.Flatten(data_format="channels_last", **common),
     np_layers.Dropout: _dropout,
     np_layers.ReLU: lambda layer, common, _: keras.layers.ReLU(**common),

@@ -8,9 +8,10 @@ use to rebuild a saved model (``LAYERS[name](**config)``) and ``tf_nn`` checks i
 against. A new layer is one class in this package and one entry here.
 """
 from .base import ActivationLayer, Layer, to_snake_case
-from .conv import Conv2D, MaxPooling2D
+from .conv import AveragePooling2D, Conv2D, MaxPooling2D
 from .core import Dense, Dropout, Flatten, ReLU, Softmax
 
-LAYERS = {cls.__name__: cls for cls in (Dense, Conv2D, MaxPooling2D, Flatten, Dropout, ReLU, Softmax)}
+LAYERS = {cls.__name__: cls for cls in (Dense, Conv2D, MaxPooling2D, AveragePooling2D, Flatten,
+                                         Dropout, ReLU, Softmax)}
 
 __all__ = ["Layer", "ActivationLayer", "LAYERS", "to_snake_case", *LAYERS]

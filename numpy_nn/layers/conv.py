@@ -85,3 +85,10 @@ class MaxPooling2D(_Pooling2D):
     """The maximum of each window (the first maximum gets the gradient, as in TensorFlow)."""
 
     _ops = (F.maxpool2d_forward, F.maxpool2d_backward)
+
+
+class AveragePooling2D(_Pooling2D):
+    """The mean of each window; with ``padding="same"`` each window is divided by its count of real
+    (unpadded) cells, as Keras and TensorFlow do."""
+
+    _ops = (F.avgpool2d_forward, F.avgpool2d_backward)

@@ -88,7 +88,7 @@ class Dropout(Layer):
     def _forward(self, x, training):
         mask, self.mask = self.mask, None
         y, self._cache = F.dropout_forward(x, self.rate, rng=self.rng, training=training, mask=mask)
-        self.last_mask = None if self._cache is None else self._cache[0]  # TODO-core: .mask
+        self.last_mask = None if self._cache is None else self._cache.mask
         return y
 
     def _backward(self, dout, need_dx):
