@@ -182,13 +182,13 @@ class Adam(Optimizer):
     ``sqrt(v)``: this is what Keras (and the original paper's section 2 variant) computes.
     """
 
+    slot_names = ("momentum", "velocity")  # m and v, Keras's names
+
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, block=BLOCK):
         super().__init__(learning_rate, block)
         self.beta_1 = _check_number(beta_1, "beta_1", 0.0, 1.0, "Adam")
         self.beta_2 = _check_number(beta_2, "beta_2", 0.0, 1.0, "Adam")
         self.epsilon = _check_number(epsilon, "epsilon", 0.0, math.inf, "Adam")
-
-    slot_names = ("momentum", "velocity")
 
     def apply_gradients(self, grads_and_vars):
         t = self.iterations + 1
