@@ -3,8 +3,10 @@
 numpy_nn's ``train_on_batch`` timed whole and piece by piece -- each layer's forward and backward,
 the loss, the optimizer update, the accuracy -- with the remainder (argument checks, the
 finite-gradient check, Python glue) as "other"; then the same step under cProfile, summed by source
-file. TensorFlow's step is one opaque graph, so it is split into three separately compiled
-functions instead: forward + loss, forward + loss + gradients, and ``optimizer.apply`` alone.
+file. TensorFlow's step is the one Keras step, ``tf_nn.training.KerasTrainer.compiled_step``, timed
+whole; being one opaque graph, it is split into three separately compiled functions on the same
+trainer's model, loss and optimizer: forward + loss, forward + loss + gradients, and
+``optimizer.apply`` alone.
 
 Thread counts are set as for ``python -m benchmarks`` (``--threads``, default all CPUs).
 """
@@ -45,23 +47,19 @@ def numpy_breakdown(name, batch, calls):
         acts.append(layer.forward(acts[-1], training=True))
     for i, layer in enumerate(model.layers):
         parts.append((f"forward  {layer.name}", _median_us(lambda: layer.forward(acts[i], training=True), calls)))
-    out = model.forward(x, training=True)
-    parts.append(("loss forward", _median_us(lambda: model._loss_forward(y, out), calls)))
+    fused = model.softmax_in_loss  # as train_on_batch: the loss on the logits of a final softmax
+    out = model.forward(x, training=True, logits=fused)
+    from_logits = True if fused else None
+    parts.append(("loss forward", _median_us(lambda: model.loss.forward(y, out, from_logits=from_logits), calls)))
     parts.append(("loss backward", _median_us(model.loss.backward, calls)))
     dout = model.loss.backward()
-    fused = model._fused_softmax()
     douts = []
-    layers = model.layers
-    if fused:
-        douts.append(("backward " + layers[-1].name + " (from logits)", layers[-1], dout, True))
-        dout = layers[-1].backward_from_preactivation(dout)
-        layers = layers[:-1]
-    for layer in reversed(layers):
-        douts.append(("backward " + layer.name, layer, dout, False))
+    for layer in reversed(model.layers):
+        label = "backward " + layer.name + (" (from logits)" if fused and layer is model.layers[-1] else "")
+        douts.append((label, layer, dout))
         dout = layer.backward(dout)
-    for label, layer, d, from_logits in douts:
-        fn = (lambda: layer.backward_from_preactivation(d)) if from_logits else (lambda: layer.backward(d))
-        parts.append((label, _median_us(fn, calls)))
+    for label, layer, d in douts:
+        parts.append((label, _median_us(lambda: layer.backward(d), calls)))
     pairs = model.trainable_pairs()
     parts.append((f"optimizer {type(model.optimizer).__name__} ({model.count_params():,} params)",
                   _median_us(lambda: model.optimizer.apply_gradients(pairs), calls)))
@@ -86,26 +84,20 @@ def numpy_breakdown(name, batch, calls):
 
 
 def _skip_first_input_gradient(model):
-    """Make the first weighted layer skip its input gradient (``need_dx=False``), as a Sequential
-    could: nothing downstream uses dL/dx of the model's input. Diagnostic only."""
-    import numpy_nn.functional as F
-    from numpy_nn.layers import Conv2D, Dense
-    first = next(layer for layer in model.layers if isinstance(layer, (Dense, Conv2D)))
-    backward_op = F.dense_backward if isinstance(first, Dense) else F.conv2d_backward
-
-    def _backward(dout, skip_activation=False):
-        _, first.grads["kernel"], db = backward_op(first._deactivate(dout, skip_activation), first._cache, need_dx=False)
-        if first.use_bias:
-            first.grads["bias"] = db
-        return None
-    first._backward = _backward
+    """Make the first weighted layer skip its input gradient (``backward(dout, need_dx=False)``, the
+    layer contract) and the layers before it do nothing: nothing uses dL/dx of the model's input.
+    ``Sequential.train_on_batch`` already does this (``need_input_grad=False``), so this row now
+    checks that it does (it should match the row above). Diagnostic only."""
+    first = next(layer for layer in model.layers if layer.params)
+    backward = first.backward
+    first.backward = lambda dout, need_dx=True: backward(dout, need_dx=False)
     for layer in model.layers[:model.layers.index(first)]:  # e.g. a leading Flatten: nothing to pass back
-        layer.backward = lambda dout: None
+        layer.backward = lambda dout, need_dx=True: None
 
 
 def what_if(name, batch, calls):
     """train_on_batch as it is, without the finite-gradient check, and also without the first
-    layer's input gradient: what the two changes to models.py/layers.py would save."""
+    layer's input gradient (which train_on_batch already skips: the last two rows should agree)."""
     from . import numpy_side as npx
     data = npx.model_data(name, batch)
     rows = []
@@ -120,20 +112,18 @@ def what_if(name, batch, calls):
 
 
 def tf_breakdown(name, batch, calls, threads):
-    from .tf_side import import_tensorflow, keras_optimizer, keras_twin
+    from .tf_side import import_tensorflow
     tf, problem = import_tensorflow(threads, threads)
     if tf is None:
         return None
-    import keras
+    from tf_nn.training import KerasTrainer
 
     from . import numpy_side as npx
     np_model = npx.build_model(name)
     data = npx.model_data(name, batch)
-    model, _ = keras_twin(np_model)
-    opt = keras_optimizer(np_model.optimizer)
-    opt.build(model.trainable_variables)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=np_model.loss.from_logits)
-    x, y = tf.constant(data["x"]), tf.constant(data["y"])
+    trainer = KerasTrainer(np_model)  # the one Keras step: the twin, its loss, its optimizer
+    model, loss_fn, opt = trainer.model, trainer.loss, trainer.optimizer
+    x, y = tf.constant(data["x"]), tf.constant(data["y"].astype("int32"))
     variables = model.trainable_variables
     fixed_grads = [tf.zeros_like(v) + 1e-3 for v in variables]
 
@@ -151,13 +141,10 @@ def tf_breakdown(name, batch, calls, threads):
     def apply_only():
         opt.apply(fixed_grads, variables)
 
-    @tf.function
     def step():
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        opt.apply(tape.gradient(loss, variables), variables)
-        return loss
-    return [("tf.function step", _median_us(step, calls)), ("forward + loss", _median_us(forward_loss, calls)),
+        return trainer.compiled_step(x, y, ())
+    return [("tf.function step", _median_us(step, calls)),  # KerasTrainer.compiled_step, whole
+            ("forward + loss", _median_us(forward_loss, calls)),
             ("forward + loss + gradients", _median_us(forward_backward, calls)),
             (f"optimizer.apply alone ({type(opt).__name__})", _median_us(apply_only, calls))]
 

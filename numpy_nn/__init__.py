@@ -11,9 +11,9 @@ part of the project (the TensorFlow parity suite, the MNIST job, the benchmarks)
 """
 from . import functional, gradcheck, initializers, layers, losses, optimizers
 from .backend import get_array_module
-from .checkpoint import CheckpointError, load_model
+from .checkpoint import CheckpointError
 from .errors import TrainingDiverged
-from .models import History, Sequential
+from .models import History, Sequential, load_model
 
 __version__ = "0.1.0"
 __all__ = ["Sequential", "History", "TrainingDiverged", "load_model", "CheckpointError", "functional", "layers", "losses", "optimizers", "initializers",

@@ -3,13 +3,19 @@
 
 Layout of the file: the array ``header`` holds UTF-8 JSON (format name and version, the layers'
 configs, the input shape and dtype, the shape and dtype of every array, the optimizer's settings and
-step count, the training state needed to resume); ``weight_000``, ``weight_001``, ... hold the
-parameters in Keras order and ``slot_000``, ... the optimizer state in the same order.
+step count, the training state needed to resume); ``weight_000``, ``weight_001``, ... hold every
+layer's ``weights`` in Keras order (layer by layer, trainable then non-trainable: see
+:mod:`numpy_nn.layers.base`), and ``slot_000``, ... the optimizer's slots (``optimizer.slots(p)``
+for each trainable parameter ``p`` in the same order). Each layer's config rebuilds it through
+:data:`numpy_nn.layers.LAYERS`; a layer with a random generator (``layer.rng``) has its state saved.
 
 Loading checks everything (format, version, every layer config, every shape and dtype, values
 finite) *before* any weight is assigned, so a damaged or mismatched file raises
 :class:`CheckpointError` naming the file and the problem, and a model in memory is left unchanged.
 Writing goes to a temporary file in the same folder, renamed into place only when complete.
+
+This module knows layers and optimizers, not models: :func:`numpy_nn.models.load_model` builds the
+``Sequential`` from :func:`read_checkpoint` and :func:`layers_from_header`, then :func:`assign`.
 """
 from __future__ import annotations
 
@@ -19,15 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import layers as layers_module
-from . import optimizers as optimizers_module
 from .fileio import atomic_write
+from .layers import LAYERS
+from .optimizers import OPTIMIZERS
 
 FORMAT, VERSION = "numpy-nn-checkpoint", 1
-_LAYER_CLASSES = {cls.__name__: cls for cls in (layers_module.Dense, layers_module.Conv2D, layers_module.MaxPooling2D,
-                                                layers_module.Flatten, layers_module.Dropout, layers_module.ReLU,
-                                                layers_module.Softmax)}
-_OPTIMIZER_CLASSES = {"SGD": optimizers_module.SGD, "Adam": optimizers_module.Adam}
 
 
 class CheckpointError(ValueError):
@@ -35,16 +37,20 @@ class CheckpointError(ValueError):
 
 
 # --- writing ---------------------------------------------------------------------------------------
+def _weights(model):
+    """Every layer's weights, in Keras order (trainable, then non-trainable, layer by layer)."""
+    return [w for layer in model.layers for _, w in layer.weights]
+
+
+def _trainable(model):
+    return [p for layer in model.layers for p in layer.params.values()]
+
+
 def _optimizer_state(model):
     opt = model.optimizer
-    if opt is None:
-        return None, []
-    slots = []
-    for param in (p for layer in model.layers for p in layer.params.values()):
-        entry = opt._state.get(id(param))
-        slots.extend(entry[1] if entry is not None and entry[0] is param else opt._new_slots(param))
+    slots = [s for param in _trainable(model) for s in opt.slots(param)]
     return {"class": type(opt).__name__, "config": opt.get_config(), "iterations": opt.iterations,
-            "slots_per_param": len(opt._new_slots(np.zeros(1)))}, slots
+            "slots_per_param": len(opt.slot_names)}, slots
 
 
 def save_model(model, path, include_optimizer=True, training_state=None):
@@ -53,7 +59,7 @@ def save_model(model, path, include_optimizer=True, training_state=None):
     if not model.built:
         raise ValueError("save_model: the model is not built yet; build it or run one batch first")
     path = Path(path)
-    weights = [p for layer in model.layers for p in layer.params.values()]
+    weights = _weights(model)
     header = {
         "format": FORMAT, "version": VERSION, "name": model.name, "seed": model.seed,
         "input_shape": list(model.input_shape), "dtype": str(model.layers[0].dtype),
@@ -72,8 +78,7 @@ def save_model(model, path, include_optimizer=True, training_state=None):
 
 
 def _rng_state(layer):
-    rng = getattr(layer, "rng", None)
-    return rng.bit_generator.state if rng is not None else None
+    return layer.rng.bit_generator.state if layer.rng is not None else None
 
 
 def _atomic_savez(path, arrays):
@@ -131,10 +136,11 @@ def _check_header(path, header, arrays):
         fail(f"unexpected arrays {sorted(extra)}")
 
 
-def _layers_from_header(path, header):
+def layers_from_header(path, header):
+    """The layers a checked header describes, unbuilt: ``LAYERS[class](**config)`` for each."""
     layers = []
     for k, spec in enumerate(header["layers"]):
-        cls = _LAYER_CLASSES.get(spec.get("class")) if isinstance(spec, dict) else None
+        cls = LAYERS.get(spec.get("class")) if isinstance(spec, dict) else None
         if cls is None or not isinstance(spec.get("config"), dict):
             raise CheckpointError(f"{path}: layer {k} has an unknown class or no config: {spec!r:.200}")
         try:
@@ -142,21 +148,6 @@ def _layers_from_header(path, header):
         except (TypeError, ValueError) as e:
             raise CheckpointError(f"{path}: layer {k} ({spec['class']}) config is invalid: {e}") from None
     return layers
-
-
-def load_model(path):
-    """Rebuild the model saved at ``path``: architecture, weights, and the optimizer with its state
-    (compiled with the same loss is up to the caller: ``model.compile(model.optimizer, loss)``)."""
-    from .models import Sequential
-
-    header, arrays = read_checkpoint(path)
-    model = Sequential(_layers_from_header(path, header), seed=header.get("seed"), name=str(header.get("name", "sequential")))
-    try:
-        model.build(tuple(header["input_shape"]), header["dtype"])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: the saved architecture does not build for input {header['input_shape']}: {e}") from None
-    _assign(path, model, header, arrays)
-    return model
 
 
 def load_weights(model, path):
@@ -173,27 +164,30 @@ def load_weights(model, path):
     if list(model.input_shape) != header["input_shape"] or str(model.layers[0].dtype) != header["dtype"]:
         raise CheckpointError(f"{path}: saved for input {header['input_shape']} {header['dtype']}, "
                               f"the model takes {list(model.input_shape)} {model.layers[0].dtype}")
-    _assign(path, model, header, arrays)
+    assign(path, model, header, arrays)
     return header.get("training_state")
 
 
-def _assign(path, model, header, arrays):
-    """Validate the optimizer part, then assign weights, slots and generator states (nothing fails after the first assignment)."""
-    params = [p for layer in model.layers for p in layer.params.values()]
+def assign(path, model, header, arrays):
+    """Put a checked file's contents into a built ``model`` of its architecture: validate the
+    optimizer part and the generator states, then assign weights, slots and generator states
+    (nothing fails after the first assignment)."""
+    targets = _weights(model)
     weights = [arrays[f"weight_{k:03d}"] for k in range(len(header["weights"]))]
-    if [w.shape for w in weights] != [p.shape for p in params]:
-        raise CheckpointError(f"{path}: weight shapes {[w.shape for w in weights]} do not fit the model's {[p.shape for p in params]}")
+    if [w.shape for w in weights] != [t.shape for t in targets]:
+        raise CheckpointError(f"{path}: weight shapes {[w.shape for w in weights]} do not fit the model's {[t.shape for t in targets]}")
+    params = _trainable(model)
     optimizer, slots = _optimizer_from_header(path, header, arrays, params)
     rng_states = _rng_states_from_header(path, model, header)
-    for p, w in zip(params, weights):
-        p[...] = w
+    for t, w in zip(targets, weights):
+        t[...] = w
     for layer, state in zip(model.layers, rng_states):
         if state is not None:
             layer.rng.bit_generator.state = state
     if optimizer is not None:
-        for k, p in enumerate(params):
-            per = slots[k]
-            optimizer._state[id(p)] = (p, tuple(s.copy() for s in per))
+        for p, saved in zip(params, slots):
+            for slot, value in zip(optimizer.slots(p), saved):
+                slot[...] = value
         model.optimizer = optimizer
 
 
@@ -202,7 +196,7 @@ def _rng_states_from_header(path, model, header):
     states = []
     for k, (layer, spec) in enumerate(zip(model.layers, header["layers"])):
         state = spec.get("rng_state")
-        if state is not None and getattr(layer, "rng", None) is not None:
+        if state is not None and layer.rng is not None:
             try:
                 np.random.default_rng().bit_generator.state = state
             except (TypeError, ValueError, KeyError) as e:
@@ -217,7 +211,7 @@ def _optimizer_from_header(path, header, arrays, params):
     spec = header.get("optimizer")
     if spec is None:
         return None, None
-    cls = _OPTIMIZER_CLASSES.get(spec.get("class")) if isinstance(spec, dict) else None
+    cls = OPTIMIZERS.get(spec.get("class")) if isinstance(spec, dict) else None
     if cls is None:
         raise CheckpointError(f"{path}: unknown optimizer {spec!r:.200}")
     try:
@@ -226,6 +220,9 @@ def _optimizer_from_header(path, header, arrays, params):
         per_param = int(spec["slots_per_param"])
     except (TypeError, ValueError, KeyError) as e:
         raise CheckpointError(f"{path}: optimizer settings are invalid: {e}") from None
+    if per_param != len(optimizer.slot_names):
+        raise CheckpointError(f"{path}: the optimizer has {len(optimizer.slot_names)} slots per parameter "
+                              f"{optimizer.slot_names}, the file {per_param}")
     slots = []
     for k, p in enumerate(params):
         mine = []

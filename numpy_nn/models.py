@@ -3,20 +3,27 @@
 The training step is the whole of backprop in five lines (see :meth:`Sequential.train_on_batch`):
 forward through the layers, the loss and its gradient, backward through the layers in reverse,
 and one optimizer update of every (gradient, parameter) pair.
+
+Checkpoints: :meth:`Sequential.save`, :meth:`Sequential.load_weights` and :func:`load_model` use
+:mod:`numpy_nn.checkpoint` (which knows layers, not models: it never imports this module).
 """
 from __future__ import annotations
 
 
 import numpy as np
 
+from . import checkpoint
 from . import losses as losses_module
 from . import optimizers as optimizers_module
 from .batching import batch_indices, epoch_batch_indices
+from .checkpoint import CheckpointError
 from .errors import TrainingDiverged
 from .functional._checks import check_float
-from .layers import Layer
+from .layers import ActivationLayer, Layer
 from .loop import run_epoch
 from .progress import ProgressBar
+
+__all__ = ["Sequential", "History", "TrainingDiverged", "load_model"]
 
 
 class History:
@@ -71,6 +78,7 @@ class Sequential:
         return self.layers[0].input_shape if self.built else None
 
     def count_params(self):
+        """Every weight, trainable or not (Keras's ``count_params``)."""
         return sum(layer.count_params() for layer in self.layers)
 
     # --- forward / backward ------------------------------------------------------------------
@@ -84,8 +92,9 @@ class Sequential:
                              f"(batch, {expected}), got {tuple(x.shape)}")
 
     def forward(self, x, training=False, logits=False):
-        """Run every layer in order; with ``training=True`` dropout is active. With ``logits=True`` the
-        last layer stops before its activation (the logits of a final softmax)."""
+        """Run every layer in order; with ``training=True`` dropout is active. With ``logits=True`` a
+        last layer with an activation stops before it (the logits of a final softmax; see
+        :attr:`softmax_in_loss`)."""
         if not self.layers:
             raise ValueError("Sequential.forward: the model has no layers")
         if not self.built:
@@ -94,29 +103,24 @@ class Sequential:
         for layer in self.layers[:-1]:
             x = layer.forward(x, training=training)
         last = self.layers[-1]
-        return last.forward_preactivation(x, training) if logits and hasattr(last, "forward_preactivation") \
-            else last.forward(x, training=training)
+        if logits and isinstance(last, ActivationLayer):
+            return last.forward(x, training=training, logits=True)
+        return last.forward(x, training=training)
 
     def __call__(self, x, training=False):
         return self.forward(x, training=training)
 
-    def backward(self, dout, from_preactivation=False, need_input_grad=True):
-        """Backprop ``dout`` = dL/d(output) through the layers in reverse; fills each ``layer.grads``.
-
-        With ``from_preactivation=True``, ``dout`` is the gradient at the last layer's activation
-        input (the logits of a final softmax). Returns dL/dx; with ``need_input_grad=False`` (training)
-        it stops at the first layer with parameters, which skips its input gradient, and returns None.
-        """
-        last = len(self.layers) - 1
+    def backward(self, dout, need_input_grad=True):
+        """Backprop ``dout`` = dL/d(output of the last forward) through the layers in reverse; fills
+        each ``layer.grads``. (After ``forward(..., logits=True)`` ``dout`` is dL/d(logits): the last
+        layer knows it skipped its activation.) Returns dL/dx; with ``need_input_grad=False``
+        (training) it stops at the first layer with parameters, which skips its input gradient, and
+        returns None."""
         first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
-        for i in range(last, -1, -1):
+        for i in range(len(self.layers) - 1, -1, -1):
             if not need_input_grad and i < first:
                 return None
-            layer, need_dx = self.layers[i], need_input_grad or i > first
-            if i == last and from_preactivation:
-                dout = layer.backward_from_preactivation(dout, need_dx)
-            else:
-                dout = layer.backward(dout, need_dx)
+            dout = self.layers[i].backward(dout, need_dx=need_input_grad or i > first)
         return dout
 
     def trainable_pairs(self):
@@ -125,14 +129,15 @@ class Sequential:
 
     # --- weights -----------------------------------------------------------------------------
     def get_weights(self):
-        """Copies of all parameters in Keras's order: layer by layer, kernel then bias."""
+        """Copies of all weights in Keras's order: layer by layer, each layer's ``weights`` (the
+        trainable ones, kernel then bias, then the non-trainable ``state``)."""
         return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights):
-        """Assign weights in Keras's order. Everything is checked before anything is assigned."""
+        """Assign weights in :meth:`get_weights`' order. Everything is checked before anything is assigned."""
         if not self.built:
             raise ValueError("Sequential.set_weights: build the model first (model.build(input_shape) or one forward)")
-        params = [(layer.name, k, p) for layer in self.layers for k, p in layer.params.items()]
+        params = [(layer.name, k, p) for layer in self.layers for k, p in layer.weights]
         weights = list(weights)
         if len(weights) != len(params):
             raise ValueError(f"Sequential.set_weights: expected {len(params)} arrays, got {len(weights)}")
@@ -148,16 +153,12 @@ class Sequential:
     def save(self, path, include_optimizer=True, training_state=None):
         """Save architecture, weights and optimizer state to ``path`` (.npz), atomically.
         See :mod:`numpy_nn.checkpoint`; reload with ``numpy_nn.load_model(path)``."""
-        from .checkpoint import save_model
-
-        return save_model(self, path, include_optimizer, training_state)
+        return checkpoint.save_model(self, path, include_optimizer, training_state)
 
     def load_weights(self, path):
         """Load a checkpoint of the same architecture into this model (weights, optimizer state,
         dropout generators); returns its ``training_state``. On any problem the model is unchanged."""
-        from .checkpoint import load_weights
-
-        return load_weights(self, path)
+        return checkpoint.load_weights(self, path)
 
     # --- summary -----------------------------------------------------------------------------
     def summary(self, print_fn=print):
@@ -173,7 +174,9 @@ class Sequential:
             rows.append(f"{label:<{width[0]}}{shape:<{width[1]}}{layer.count_params():>{width[2]},}")
             rows.append(rule if k < len(self.layers) - 1 else "=" * 65)
         total = self.count_params()
-        rows += [f"Total params: {total:,}", f"Trainable params: {total:,}", "Non-trainable params: 0", rule]
+        trainable = sum(layer.count_trainable_params() for layer in self.layers)
+        rows += [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+                 f"Non-trainable params: {total - trainable:,}", rule]
         text = "\n".join(rows)
         if print_fn is not None:
             print_fn(text)
@@ -194,15 +197,15 @@ class Sequential:
         if self.loss is None:
             raise RuntimeError(f"Sequential.{op}: call compile(optimizer, loss) first")
 
-    def _fused_softmax(self):
-        """Keras (TensorFlow backend) computes a from_logits=False loss on a final softmax from the
-        softmax's *input*, without clipping; we do the same, for stability and for parity."""
-        return not self.loss.from_logits and getattr(self.layers[-1], "outputs_softmax", False)
-
-    def _loss_forward(self, y, out):
-        if self._fused_softmax():
-            return self.loss.forward(y, self.layers[-1].preactivation, from_logits=True)
-        return self.loss.forward(y, out)
+    @property
+    def softmax_in_loss(self):
+        """True when the loss takes the final softmax over: a ``from_logits=False`` cross-entropy on a
+        last layer whose activation is softmax. Keras (TensorFlow backend) computes that loss from
+        the softmax's *input* logits, without clipping; so does numpy_nn, for stability and parity:
+        the model runs ``forward(x, logits=True)``, the loss uses ``from_logits=True``, and backward
+        starts from dL/d(logits). This is the only place the fused softmax is decided."""
+        return (self.loss is not None and not self.loss.from_logits and bool(self.layers)
+                and getattr(self.layers[-1], "activation", None) == "softmax")
 
     def _check_labels(self, x, y, op):
         if not hasattr(y, "shape") or len(y) != len(x):
@@ -219,10 +222,10 @@ class Sequential:
         self._require_compiled("train_on_batch")
         self._check_input(x, "train_on_batch")
         self._check_labels(x, y, "train_on_batch")
-        fused = self._fused_softmax()  # final softmax + from_logits=False: work on the logits, as Keras
+        fused = self.softmax_in_loss  # final softmax + from_logits=False: work on the logits, as Keras
         out = self.forward(x, training=True, logits=fused)                       # 1. forward
         loss = float(self.loss.forward(y, out, from_logits=True if fused else None))  # 2. loss
-        self.backward(self.loss.backward(), fused, need_input_grad=False)        # 3. backward
+        self.backward(self.loss.backward(), need_input_grad=False)               # 3. backward
         self._check_finite(loss)
         self.optimizer.apply_gradients(self.trainable_pairs())                   # 4. update
         return loss, self.loss.accuracy(y, out)  # argmax of logits = argmax of probabilities
@@ -289,10 +292,14 @@ class Sequential:
         self._require_compiled("evaluate")
         self._check_input(x, "evaluate")
         self._check_labels(x, y, "evaluate")
+        fused = self.softmax_in_loss  # the loss from the logits, the accuracy from the probabilities
         total_loss = total_correct = 0.0
         for idx in batch_indices(len(x), batch_size, shuffle=False):
-            out = self.forward(x[idx])
-            total_loss += float(self._loss_forward(y[idx], out)) * len(idx)
+            out = self.forward(x[idx], logits=fused)
+            loss = self.loss.forward(y[idx], out, from_logits=True if fused else None)
+            if fused:
+                out = self.layers[-1].activate(out)
+            total_loss += float(loss) * len(idx)
             total_correct += self.loss.accuracy(y[idx], out) * len(idx)
         return [total_loss / len(x), total_correct / len(x)]
 
@@ -300,3 +307,18 @@ class Sequential:
         """The model's outputs for ``x`` in inference mode, computed batch by batch."""
         self._check_input(x, "predict")
         return np.concatenate([self.forward(x[idx]) for idx in batch_indices(len(x), batch_size, shuffle=False)])
+
+
+def load_model(path):
+    """Rebuild the model saved at ``path``: architecture, weights, and the optimizer with its state
+    (compiling it with the same loss is up to the caller: ``model.compile(model.optimizer, loss)``).
+    Raises :class:`~numpy_nn.checkpoint.CheckpointError` for a file that cannot be used."""
+    header, arrays = checkpoint.read_checkpoint(path)
+    model = Sequential(checkpoint.layers_from_header(path, header), seed=header.get("seed"),
+                       name=str(header.get("name", "sequential")))
+    try:
+        model.build(tuple(header["input_shape"]), header["dtype"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: the saved architecture does not build for input {header['input_shape']}: {e}") from None
+    checkpoint.assign(path, model, header, arrays)
+    return model

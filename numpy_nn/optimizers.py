@@ -49,7 +49,16 @@ def _module_of(a):
 
 
 class Optimizer:
-    """Shared bookkeeping: argument checks, per-parameter state, the step counter, blocking."""
+    """Shared bookkeeping: argument checks, per-parameter state, the step counter, blocking.
+
+    The state is public, as Keras's: ``iterations`` (steps taken, settable), ``slot_names`` (the
+    per-parameter arrays' names, Keras's: ``("momentum", "velocity")`` for Adam) and
+    ``slots(param)``, that parameter's arrays in ``slot_names`` order, created (zeros) on first use
+    and updated in place by every step -- assign into them in place (``slot[...] = saved``) to
+    restore a state. Checkpoints and ``tf_nn`` use only these three."""
+
+    #: Names of the arrays kept per parameter, in :meth:`slots` order (Keras's variable names).
+    slot_names = ()
 
     def __init__(self, learning_rate, block=BLOCK):
         self.learning_rate = _check_number(learning_rate, "learning_rate", 0.0, math.inf, type(self).__name__)
@@ -58,15 +67,15 @@ class Optimizer:
         self._state = {}     # id(param) -> (param, state arrays)
         self._scratch = {}   # (array module, dtype) -> one reusable scratch buffer
 
-    def _slots_for(self, param):
+    def slots(self, param):
+        """The state arrays of ``param`` (one per name in :attr:`slot_names`), created as zeros of
+        its shape and dtype the first time; the same arrays on every later call."""
         entry = self._state.get(id(param))
         if entry is None or entry[0] is not param:
-            entry = (param, self._new_slots(param))
+            xp = get_array_module(param)
+            entry = (param, tuple(xp.zeros_like(param) for _ in self.slot_names))
             self._state[id(param)] = entry
-        return entry[1]
-
-    def _new_slots(self, param):
-        return ()
+        return list(entry[1])
 
     def _scratch_for(self, xp, dtype, size):
         scratch = self._scratch.get((xp, dtype))
@@ -101,7 +110,7 @@ class Optimizer:
             n = w.size
             if n == 0:
                 continue
-            flat = [w.reshape(-1), xp.ascontiguousarray(g).reshape(-1)] + [s.reshape(-1) for s in self._slots_for(w)]
+            flat = [w.reshape(-1), xp.ascontiguousarray(g).reshape(-1)] + [s.reshape(-1) for s in self.slots(w)]
             # On a GPU every pass is one kernel over the whole array: blocking would only add launches.
             size = n if self.block is None or xp is not np else min(self.block, n)
             scratch = self._scratch_for(xp, w.dtype, size)
@@ -137,9 +146,7 @@ class SGD(Optimizer):
         super().__init__(learning_rate, block)
         self.momentum = _check_number(momentum, "momentum", 0.0, 1.0, "SGD", high_open=False)
         self.nesterov = bool(nesterov)
-
-    def _new_slots(self, param):
-        return (get_array_module(param).zeros_like(param),) if self.momentum else ()
+        self.slot_names = ("momentum",) if self.momentum else ()
 
     def _update_block(self, xp, w, g, *rest):
         lr, m = self.learning_rate, self.momentum
@@ -175,15 +182,13 @@ class Adam(Optimizer):
     ``sqrt(v)``: this is what Keras (and the original paper's section 2 variant) computes.
     """
 
+    slot_names = ("momentum", "velocity")  # m and v, Keras's names
+
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, block=BLOCK):
         super().__init__(learning_rate, block)
         self.beta_1 = _check_number(beta_1, "beta_1", 0.0, 1.0, "Adam")
         self.beta_2 = _check_number(beta_2, "beta_2", 0.0, 1.0, "Adam")
         self.epsilon = _check_number(epsilon, "epsilon", 0.0, math.inf, "Adam")
-
-    def _new_slots(self, param):
-        xp = get_array_module(param)
-        return xp.zeros_like(param), xp.zeros_like(param)
 
     def apply_gradients(self, grads_and_vars):
         t = self.iterations + 1
@@ -208,6 +213,8 @@ class Adam(Optimizer):
         return {"learning_rate": self.learning_rate, "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
+#: Every optimizer by class name (checkpoints rebuild one as ``OPTIMIZERS[name](**config)``).
+OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Adam)}
 _BY_NAME = {"sgd": SGD, "adam": Adam}
 
 

@@ -1,5 +1,8 @@
-"""Layers, Sequential and the training loop: dtypes, seeds, initializers, whole-model gradients."""
+"""Layers, Sequential and the training loop: dtypes, seeds, initializers, whole-model gradients; the
+layer contract (names, ``params``/``state``, the registry, the Keras mapping); AveragePooling2D."""
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,7 +10,7 @@ import pytest
 import numpy_nn as nn
 import numpy_nn.functional as F
 from numpy_nn.gradcheck import compare_gradients, numerical_gradient
-from numpy_nn.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D, ReLU, Softmax
+from numpy_nn.layers import LAYERS, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPooling2D, ReLU, Softmax
 
 OPS = {
     "relu": lambda x: F.relu_forward(x)[0],
@@ -16,6 +19,7 @@ OPS = {
     "softmax": lambda x: F.softmax_forward(x)[0],
     "log_softmax": lambda x: F.log_softmax_forward(x)[0],
     "maxpool2d": lambda x: F.maxpool2d_forward(x)[0],
+    "avgpool2d": lambda x: F.avgpool2d_forward(x, 2, 1, "same")[0],
     "conv2d": lambda x: F.conv2d_forward(x, np.ones((2, 2, 3, 2), x.dtype), np.ones(2, x.dtype), 1, "same")[0],
     "flatten": lambda x: F.flatten_forward(x)[0],
     "dropout": lambda x: F.dropout_forward(x, 0.5, rng=0)[0],
@@ -163,3 +167,253 @@ def test_a_layer_refuses_input_of_another_shape_after_it_is_built():
         layer.forward(np.zeros((2, 5), np.float32))
     with pytest.raises(TypeError, match="built for float32 inputs, got float64"):
         layer.forward(np.zeros((2, 4), np.float64))
+
+
+# --- the layer contract ------------------------------------------------------------------------
+def test_default_names_are_kerass_snake_case_numbered_per_name():
+    assert [nn.layers.to_snake_case(c) for c in ("Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D",
+                                                 "BatchNormalization", "ReLU")] == \
+        ["dense", "conv2d", "max_pooling2d", "average_pooling2d", "batch_normalization", "re_lu"]
+    first, second = AveragePooling2D(), AveragePooling2D()
+    base = first.name.rsplit("_", 1)[0] if first.name != "average_pooling2d" else first.name
+    assert base == "average_pooling2d" and second.name.startswith("average_pooling2d_")
+    assert Dense(2, name="head").name == "head"
+
+
+def test_every_layer_is_in_the_registry_and_rebuilds_from_its_config():
+    classes = {c for c in vars(nn.layers).values() if isinstance(c, type) and issubclass(c, Layer)
+               and not c.__name__.startswith("_") and c not in (Layer, nn.layers.ActivationLayer)}
+    assert set(LAYERS.values()) == classes and all(LAYERS[c.__name__] is c for c in classes)
+    for layer in (Dense(3, activation="relu"), Conv2D(2, (3, 2), strides=2, padding="same"), MaxPooling2D(3, 1),
+                  AveragePooling2D((2, 3), padding="same"), Flatten(), Dropout(0.25), ReLU(), Softmax()):
+        again = LAYERS[type(layer).__name__](**layer.get_config())
+        assert again.get_config() == layer.get_config()
+
+
+def test_every_backward_takes_need_dx_and_returns_none_without_it():
+    x = np.random.default_rng(0).standard_normal((2, 6, 6, 2))
+    for layer in (Conv2D(2, 3, activation="tanh"), MaxPooling2D(2), AveragePooling2D(2), Dropout(0.5, seed=0),
+                  ReLU(), Softmax(), Flatten()):
+        y = layer.forward(x, training=True)
+        assert layer.backward(np.ones_like(y), need_dx=True).shape == x.shape
+        assert layer.backward(np.ones_like(y), need_dx=False) is None
+    dense = Dense(3)
+    dense.forward(np.ones((2, 4)))
+    assert dense.backward(np.ones((2, 3)), need_dx=False) is None and dense.grads["kernel"].shape == (4, 3)
+
+
+class _FrozenAffine(Layer):
+    """A stand-in for a stateful layer (BatchNormalization's four weights, Keras's order): trainable
+    ``gamma``, ``beta`` and non-trainable ``moving_mean``, ``moving_variance``; y = gamma * x + beta."""
+
+    def _build(self, rng):
+        c = self.input_shape[-1]
+        self.params["gamma"], self.params["beta"] = np.ones(c, self.dtype), np.zeros(c, self.dtype)
+        self.state["moving_mean"], self.state["moving_variance"] = np.zeros(c, self.dtype), np.ones(c, self.dtype)
+
+    def _forward(self, x, training):
+        self._x = x
+        return x * self.params["gamma"] + self.params["beta"]
+
+    def _backward(self, dout, need_dx):
+        self.grads["gamma"], self.grads["beta"] = (dout * self._x).sum(0), dout.sum(0)
+        return dout * self.params["gamma"] if need_dx else None
+
+
+def _stateful_model(seed=0):
+    model = nn.Sequential([Dense(3), _FrozenAffine(name="frozen_affine"), Dense(2)], seed=seed, input_shape=(4,))
+    model.compile(nn.optimizers.Adam(0.1), nn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def test_non_trainable_state_is_in_the_weights_after_the_trainable_ones_and_not_trained():
+    model = _stateful_model()
+    assert [w.shape for w in model.get_weights()] == [(4, 3), (3,), (3,), (3,), (3,), (3,), (3, 2), (2,)]
+    assert [k for k, _ in model.layers[1].weights] == ["gamma", "beta", "moving_mean", "moving_variance"]
+    assert sum(len(layer.params) for layer in model.layers) == 6
+    model.train_on_batch(np.ones((2, 4), np.float32), np.array([0, 1]))
+    assert len(model.trainable_pairs()) == 6
+    np.testing.assert_array_equal(model.layers[1].state["moving_variance"], np.ones(3))
+    text = model.summary(print_fn=None)
+    assert "Total params: 35" in text and "Trainable params: 29" in text and "Non-trainable params: 6" in text
+    weights = model.get_weights()
+    weights[5] = np.full(3, 7.0, np.float32)
+    model.set_weights(weights)
+    assert model.layers[1].state["moving_variance"][0] == 7
+
+
+def test_a_checkpoint_saves_and_restores_non_trainable_state(tmp_path, monkeypatch):
+    monkeypatch.setitem(LAYERS, "_FrozenAffine", _FrozenAffine)
+    model = _stateful_model()
+    model.train_on_batch(np.ones((2, 4), np.float32), np.array([0, 1]))
+    model.layers[1].state["moving_mean"][...] = [1, 2, 3]
+    loaded = nn.load_model(model.save(tmp_path / "stateful.npz"))
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(loaded.get_weights(), model.get_weights()))
+    np.testing.assert_array_equal(loaded.layers[1].state["moving_mean"], [1, 2, 3])
+    other = _stateful_model(seed=5)
+    other.load_weights(tmp_path / "stateful.npz")
+    np.testing.assert_array_equal(other.layers[1].state["moving_mean"], [1, 2, 3])
+
+
+def test_set_weights_checks_every_array_before_assigning_any():
+    model = nn.Sequential([Dense(3), Dense(2)], seed=0, input_shape=(4,))
+    before = model.get_weights()
+    bad = [w + 1 for w in before]
+    bad[-1] = np.zeros(5, np.float32)
+    with pytest.raises(ValueError, match=r"dense.*/bias must have shape \(2,\), got \(5,\)"):
+        model.set_weights(bad)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    with pytest.raises(ValueError, match="expected 4 arrays, got 3"):
+        model.set_weights(bad[:3])
+
+
+def test_a_final_softmax_is_fused_into_the_loss_only_for_from_logits_false():
+    model = nn.Sequential([Dense(3, activation="softmax")], seed=0, input_shape=(2,))
+    assert not model.softmax_in_loss  # not compiled
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    assert model.softmax_in_loss
+    model.compile("sgd", nn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert not model.softmax_in_loss
+    model = nn.Sequential([Dense(3), Softmax()], seed=0, input_shape=(2,))
+    model.compile("sgd", "categorical_crossentropy")
+    x = np.ones((2, 2), np.float32)
+    z = model.forward(x, logits=True)
+    np.testing.assert_array_equal(model.forward(x), F.softmax_forward(z)[0])
+
+
+# --- optimizers' public state --------------------------------------------------------------------
+def test_optimizer_slots_are_public_created_on_demand_and_updated_in_place():
+    w = np.ones(3, np.float32)
+    adam = nn.optimizers.Adam(0.1)
+    assert adam.slot_names == ("momentum", "velocity") and adam.iterations == 0
+    m, v = adam.slots(w)
+    assert not m.any() and not v.any()
+    adam.apply_gradients([(np.full(3, 2.0, np.float32), w)])
+    assert adam.iterations == 1 and [s is t for s, t in zip(adam.slots(w), (m, v))] == [True, True]
+    np.testing.assert_allclose(m, 0.2)
+    assert nn.optimizers.SGD(0.1).slot_names == () and nn.optimizers.SGD(0.1, momentum=0.9).slot_names == ("momentum",)
+
+
+def test_checkpoint_and_models_do_not_import_each_other_and_use_no_private_optimizer_state():
+    root = Path(nn.__file__).parent
+    for name, forbidden in (("checkpoint.py", "models"), ("layers/__init__.py", "models")):
+        tree = ast.parse((root / name).read_text())
+        imported = {a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for a in node.names}
+        imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert forbidden not in imported, f"{name} imports {forbidden}"
+    for path in (root / "checkpoint.py", root.parent / "tf_nn" / "training.py"):
+        text = path.read_text()
+        assert "_slots_for" not in text and "_new_slots" not in text and "._state" not in text, path
+
+
+# --- AveragePooling2D --------------------------------------------------------------------------
+@pytest.mark.parametrize("pool, strides, padding", [(2, None, "valid"), (3, 2, "same"), ((2, 3), (1, 2), "same"),
+                                                   (3, 1, "valid")])
+def test_average_pooling_layer_is_the_functional_op_forward_and_backward(pool, strides, padding):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 7, 6, 3)).astype(np.float32)
+    layer = AveragePooling2D(pool, strides, padding)
+    y = layer.forward(x)
+    want, cache = F.avgpool2d_forward(x, pool, strides, padding)
+    assert y.tobytes() == want.tobytes() and y.shape[1:] == layer.output_shape
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    assert layer.backward(dy).tobytes() == F.avgpool2d_backward(dy, cache).tobytes()
+
+
+def _avg_model(seed=0, dtype=np.float64):
+    model = nn.Sequential([Conv2D(3, 3, padding="same", activation="relu"), AveragePooling2D(2, padding="same"),
+                           Flatten(), Dense(4)], seed=seed)
+    model.build((5, 5, 2), dtype)
+    model.compile(nn.optimizers.Adam(0.01), nn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def test_gradients_through_average_pooling_match_central_differences():
+    model = _avg_model()
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((3, 5, 5, 2)), np.array([0, 3, 1])
+
+    def loss_value():
+        return float(model.loss.forward(y, model.forward(x, training=True)))
+
+    loss_value()
+    dx = model.backward(model.loss.backward())
+    numeric_x = numerical_gradient(lambda _: loss_value(), x)
+    assert compare_gradients(dx, numeric_x).max_rel_error <= 1e-6
+    loss_value()
+    model.backward(model.loss.backward())
+    for layer in model.layers:
+        for name, param in layer.params.items():
+            result = compare_gradients(layer.grads[name], numerical_gradient(lambda _: loss_value(), param))
+            assert result.max_rel_error <= 1e-6, f"{layer.name}/{name}: {result}"
+
+
+def test_a_model_with_average_pooling_checkpoints_bit_for_bit(tmp_path):
+    model = _avg_model(dtype=np.float32)
+    rng = np.random.default_rng(2)
+    x, y = rng.random((8, 5, 5, 2), dtype=np.float32), rng.integers(0, 4, 8)
+    model.train_on_batch(x, y)
+    loaded = nn.load_model(model.save(tmp_path / "avg.npz"))
+    loaded.compile(loaded.optimizer, model.loss)
+    assert [layer.get_config() for layer in loaded.layers] == [layer.get_config() for layer in model.layers]
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(loaded.get_weights(), model.get_weights()))
+    assert loaded.train_on_batch(x, y) == model.train_on_batch(x, y)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(loaded.get_weights(), model.get_weights()))
+
+
+# --- the Keras mapping (TensorFlow) ------------------------------------------------------------
+def test_every_registered_layer_has_a_keras_twin():
+    tf_models = pytest.importorskip("tf_nn.models")
+    assert set(tf_models.KERAS_LAYERS) == set(LAYERS.values())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_conv_avgpool_model_round_trips_to_keras_with_keras_outputs_and_gradients(dtype):
+    tf_nn = pytest.importorskip("tf_nn")
+    from .lockstep import keras_step, numpy_step
+
+    model = _avg_model(dtype=dtype)
+    twin = tf_nn.to_keras(model)
+    assert [type(layer).__name__ for layer in twin.layers] == ["Conv2D", "AveragePooling2D", "Flatten", "Dense"]
+    assert twin.layers[1].get_config()["padding"] == "same" and tuple(twin.layers[1].pool_size) == (2, 2)
+    shifted = [w + 1 for w in twin.get_weights()]
+    twin.set_weights(shifted)
+    tf_nn.copy_weights_to_numpy(twin, model)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), shifted))
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((4, 5, 5, 2)).astype(dtype), np.array([0, 1, 2, 3])
+    ours, theirs = numpy_step(model, x, y), keras_step(model, x, y)
+    tol = 2e-5 if dtype == "float32" else 1e-12  # relative to each quantity's largest element
+    for what, a, b in [("outputs", ours[0], theirs[0]), ("loss", ours[1], theirs[1])] + \
+            [(f"gradient {k}", g, h) for k, (g, h) in enumerate(zip(ours[2], theirs[2]))]:
+        scale = max(np.abs(b).max(), 1e-30)
+        assert np.abs(np.asarray(a, np.float64) - b).max() <= tol * scale, what
+
+
+def test_weight_copy_to_and_from_keras_carries_non_trainable_state(monkeypatch):
+    tf_models = pytest.importorskip("tf_nn.models")
+    import keras
+
+    monkeypatch.setitem(tf_models.KERAS_LAYERS, _FrozenAffine,
+                        lambda layer, common, _: keras.layers.BatchNormalization(**common))
+    model = _stateful_model()
+    model.layers[1].state["moving_mean"][...] = [1, 2, 3]
+    twin = tf_models.to_keras(model)
+    assert [bool(v.trainable) for v in twin.layers[1].weights] == [True, True, False, False]
+    np.testing.assert_array_equal(twin.layers[1].weights[2].numpy(), [1, 2, 3])
+    twin.layers[1].weights[3].assign(np.full(3, 5.0, np.float32))
+    tf_models.copy_weights_to_numpy(twin, model)
+    np.testing.assert_array_equal(model.layers[1].state["moving_variance"], [5, 5, 5])
+
+
+def test_the_keras_trainer_exposes_its_compiled_step():
+    training = pytest.importorskip("tf_nn.training")
+    import tensorflow as tf
+
+    from numpy_nn.zoo import TUTORIAL_MODELS
+
+    model = TUTORIAL_MODELS["softmax"].build(seed=0)
+    trainer = training.KerasTrainer(model)
+    x = np.random.default_rng(0).random((4, 784), dtype=np.float32)
+    out = trainer.compiled_step(tf.constant(x), tf.constant([1, 2, 3, 4], tf.int32), ()).numpy()
+    assert out.shape == (3,) and out[2] == -1 and np.isfinite(out[0])

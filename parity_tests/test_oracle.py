@@ -142,7 +142,7 @@ def test_a_training_run_that_loses_float32_accuracy_is_caught_step_by_step(monke
     """The trajectory check (median drift from the float64 run) on the softmax model, with numpy_nn's
     float32 Dense rounded through float16: caught at the first step, while the real run passes."""
     from numpy_nn.zoo import TUTORIAL_MODELS
-    from tf_nn.parity import tutorial_trajectory_oracle
+    from .lockstep import tutorial_trajectory_oracle
 
     from .assertions import OracleTrajectory
 

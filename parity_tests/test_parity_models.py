@@ -6,8 +6,9 @@
   ``from_logits=False`` on a final softmax (Keras's fused-logits path, numpy_nn's too), and the
   dropout and CNN models ``from_logits=True``.
 * Training trajectories: same initial weights, same 50 batches of real MNIST digits (the bundled
-  sample), same dropout masks, 50 steps of SGD and of Adam through each library's own
-  ``train_on_batch``, in float32 and float64 side by side; judged after every step
+  sample), same dropout masks, 50 steps of SGD and of Adam through each library's one training step
+  (``Sequential.train_on_batch``, ``tf_nn.training.KerasTrainer.train_on_batch``), in float32 and
+  float64 side by side; judged after every step
   (``TRAJECTORY_TOLERANCES``, the float64 oracle). Marked ``slow``.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from numpy_nn.zoo import TUTORIAL_MODELS
 import tf_nn
-from tf_nn.parity import tutorial_step_oracle, tutorial_step_pair, tutorial_trajectory_oracle
+from .lockstep import tutorial_step_oracle, tutorial_step_pair, tutorial_trajectory_oracle
 from tf_nn.runtime import configure_for_parity
 
 from .assertions import OracleTrajectory, assert_parity
@@ -120,7 +121,7 @@ def test_loss_on_a_final_softmax_uses_the_logits_unclipped_like_keras(dtype, one
     prediction costs its full -log p (here ~60), not the clipped -log(1e-7) = 16.1."""
     import numpy_nn
     from numpy_nn import losses as np_losses
-    from tf_nn.parity import keras_step, numpy_step
+    from .lockstep import keras_step, numpy_step
 
     def both(run_dtype):
         model = numpy_nn.Sequential([numpy_nn.layers.Dense(3, activation="softmax")], seed=0)
@@ -131,8 +132,8 @@ def test_loss_on_a_final_softmax_uses_the_logits_unclipped_like_keras(dtype, one
         loss = (np_losses.CategoricalCrossentropy if one_hot else np_losses.SparseCategoricalCrossentropy)(from_logits=False)
         if one_hot:
             y = np.eye(3, dtype=run_dtype)[y]
-        ours = numpy_step(model, x, y, loss=loss)
-        return ours, keras_step(tf_nn.to_keras(model), tf_nn.losses.from_numpy(loss, dtype=run_dtype), x, y)
+        model.compile("sgd", loss)
+        return numpy_step(model, x, y), keras_step(model, x, y)
 
     (ours, theirs), oracle = both(dtype), (lambda: both("float64"))
     assert float(theirs[1]) > 25, "Keras no longer fuses the softmax into the loss: update numpy_nn and the docs"

@@ -22,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from numpy_nn import optimizers as O
-from tf_nn.parity import run_optimizers, run_optimizers_with_oracle
+from .lockstep import run_optimizers, run_optimizers_with_oracle
 from tf_nn.runtime import configure_for_parity
 
 from .assertions import compare_trajectory, compare_trajectory_with_oracle

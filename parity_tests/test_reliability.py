@@ -2,6 +2,7 @@
 parsers that only ever raise their documented error, and extreme-but-valid numerics."""
 import gzip
 import io
+import json
 import os
 import zipfile
 
@@ -12,7 +13,8 @@ from hypothesis import strategies as st
 
 import numpy_nn as nn
 import numpy_nn.functional as F
-from numpy_nn.checkpoint import CheckpointError, load_model
+from numpy_nn import load_model
+from numpy_nn.checkpoint import CheckpointError
 from numpy_nn.datasets import DataError, load_mnist, read_idx
 from numpy_nn.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
 from numpy_nn.models import TrainingDiverged
@@ -106,11 +108,18 @@ def _damaged(tmp_path, model, how):
             arrays["weight_002"] = np.full_like(arrays["weight_002"], np.nan)
         elif how == "no-header":
             del arrays["header"]
+        elif how == "nan-slot":  # caught only after the weights were read: nothing may be assigned yet
+            arrays["slot_003"] = np.full_like(arrays["slot_003"], np.nan)
+        elif how == "bad-rng-state":
+            header = json.loads(arrays["header"].tobytes())
+            header["layers"][4]["rng_state"] = {"bit_generator": "PCG64", "state": "garbage"}
+            arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
         np.savez(bad, **arrays)
     return bad
 
 
-@pytest.mark.parametrize("how", ["truncated", "not-npz", "flipped", "wrong-shape", "nan-weight", "no-header"])
+@pytest.mark.parametrize("how", ["truncated", "not-npz", "flipped", "wrong-shape", "nan-weight", "no-header", "nan-slot",
+                                 "bad-rng-state"])
 def test_a_damaged_checkpoint_raises_a_clear_error_and_leaves_the_model_unchanged(tmp_path, how):
     model = _model()
     bad = _damaged(tmp_path, model, how)

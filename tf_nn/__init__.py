@@ -6,8 +6,10 @@ parity suite (``parity_tests/``) can hold the two against each other:
 * :mod:`tf_nn.functional` -- the forward ops under ``numpy_nn.functional``'s names, built on
   ``tf.nn``, plus :func:`tf_nn.functional.vjp` (TensorFlow's vector-Jacobian product via GradientTape);
 * :mod:`tf_nn.models` -- :func:`to_keras` builds the Keras twin of a built ``numpy_nn.Sequential``
-  (same layers, dtype, input shape and weights); :func:`copy_weights_to_keras` and
-  :func:`copy_weights_to_numpy` copy weights either way;
+  (same layers, dtype, input shape and weights) from the one layer mapping ``KERAS_LAYERS``;
+  :func:`copy_weights_to_keras` and :func:`copy_weights_to_numpy` copy weights either way;
+* :mod:`tf_nn.training` -- :class:`KerasTrainer`, the only Keras training step (its compiled
+  ``tf.function`` is ``trainer.compiled_step``);
 * :mod:`tf_nn.layers` -- :class:`InjectedDropout`, a Keras Dropout whose next keep-mask can be set
   from outside (so both frameworks drop the same units);
 * :mod:`tf_nn.optimizers` / :mod:`tf_nn.losses` -- Keras optimizers and losses configured from
@@ -24,12 +26,12 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-_SUBMODULES = ("functional", "layers", "losses", "models", "optimizers", "parity", "runtime")
+_SUBMODULES = ("functional", "layers", "losses", "models", "optimizers", "runtime", "training")
 _NAMES = {
     "to_keras": "models",
     "copy_weights_to_keras": "models",
     "copy_weights_to_numpy": "models",
-    "keras_loss_and_gradients": "models",
+    "KerasTrainer": "training",
     "InjectedDropout": "layers",
     "from_numpy": "optimizers",
     "enable_determinism": "runtime",

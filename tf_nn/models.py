@@ -6,9 +6,13 @@
     ...train one of them...
     tf_nn.copy_weights_to_numpy(keras_model, np_model)     # or copy_weights_to_keras(np_model, keras_model)
 
-Both frameworks list weights in the same order -- layer by layer, kernel then bias -- with the same
-layouts (Dense kernels (in, out); Conv2D kernels HWIO; NHWC activations; Flatten in (H, W, C)
-order), so weights move across with ``get_weights`` / ``set_weights`` and no transposes.
+Both frameworks list weights in the same order -- layer by layer, each layer's trainable weights
+(kernel, bias) then its non-trainable ones -- with the same layouts (Dense kernels (in, out); Conv2D
+kernels HWIO; NHWC activations; Flatten in (H, W, C) order), so weights move across with
+``get_weights`` / ``set_weights`` and no transposes.
+
+:data:`KERAS_LAYERS` is the one numpy_nn -> Keras mapping (a table keyed by numpy_nn layer class):
+:func:`to_keras` builds from it and the weight copy relies on it; adding a layer means one entry.
 """
 from __future__ import annotations
 
@@ -18,35 +22,42 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from numpy_nn import layers as np_layers  # noqa: E402
 
 from .layers import InjectedDropout  # noqa: E402
 
 
-def _keras_layer(layer, dtype, dropout_masks):
-    """The Keras layer equivalent to one numpy_nn layer (same type, arguments, activation, name)."""
-    common = dict(name=layer.name, dtype=dtype)
-    if isinstance(layer, np_layers.Dense):
-        return keras.layers.Dense(layer.units, activation=layer.activation, use_bias=layer.use_bias, **common)
-    if isinstance(layer, np_layers.Conv2D):
-        return keras.layers.Conv2D(layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
-                                   activation=layer.activation, use_bias=layer.use_bias,
-                                   data_format="channels_last", **common)
-    if isinstance(layer, np_layers.MaxPooling2D):
-        return keras.layers.MaxPooling2D(layer.pool_size, strides=layer.strides, padding=layer.padding,
-                                         data_format="channels_last", **common)
-    if isinstance(layer, np_layers.Flatten):
-        return keras.layers.Flatten(data_format="channels_last", **common)
-    if isinstance(layer, np_layers.Dropout):
-        cls = InjectedDropout if dropout_masks else keras.layers.Dropout
-        return cls(layer.rate, seed=layer.seed, **common)
-    if isinstance(layer, np_layers.ReLU):
-        return keras.layers.ReLU(**common)
-    if isinstance(layer, np_layers.Softmax):
-        return keras.layers.Softmax(axis=-1, **common)
-    raise TypeError(f"to_keras: no Keras equivalent for numpy_nn layer {type(layer).__name__} '{layer.name}'")
+def _dropout(layer, common, dropout_masks):
+    cls = InjectedDropout if dropout_masks else keras.layers.Dropout
+    return cls(layer.rate, seed=layer.seed, **common)
+
+
+#: numpy_nn layer class -> ``make(layer, common, dropout_masks)`` returning the Keras layer with the
+#: same type, arguments, activation and name (``common`` = name and dtype).
+KERAS_LAYERS = {
+    np_layers.Dense: lambda layer, common, _: keras.layers.Dense(
+        layer.units, activation=layer.activation, use_bias=layer.use_bias, **common),
+    np_layers.Conv2D: lambda layer, common, _: keras.layers.Conv2D(
+        layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
+        activation=layer.activation, use_bias=layer.use_bias, data_format="channels_last", **common),
+    np_layers.MaxPooling2D: lambda layer, common, _: keras.layers.MaxPooling2D(
+        layer.pool_size, strides=layer.strides, padding=layer.padding, data_format="channels_last", **common),
+    np_layers.AveragePooling2D: lambda layer, common, _: keras.layers.AveragePooling2D(
+        layer.pool_size, strides=layer.strides, padding=layer.padding, data_format="channels_last", **common),
+    np_layers.Flatten: lambda layer, common, _: keras.layers.Flatten(data_format="channels_last", **common),
+    np_layers.Dropout: _dropout,
+    np_layers.ReLU: lambda layer, common, _: keras.layers.ReLU(**common),
+    np_layers.Softmax: lambda layer, common, _: keras.layers.Softmax(axis=-1, **common),
+}
+
+
+def keras_layer(layer, dtype, dropout_masks=False):
+    """The Keras layer equivalent to one numpy_nn layer, from :data:`KERAS_LAYERS`."""
+    make = KERAS_LAYERS.get(type(layer))
+    if make is None:
+        raise TypeError(f"to_keras: no Keras equivalent for numpy_nn layer {type(layer).__name__} '{layer.name}'")
+    return make(layer, dict(name=layer.name, dtype=dtype), dropout_masks)
 
 
 def to_keras(np_model, dropout_masks=False):
@@ -67,21 +78,24 @@ def to_keras(np_model, dropout_masks=False):
         raise ValueError(f"to_keras: the numpy model mixes dtypes {sorted(dtypes)}")
     (dtype,) = dtypes
     inputs = keras.Input(shape=tuple(np_model.input_shape), dtype=dtype, name="input")
-    model = keras.Sequential([inputs] + [_keras_layer(layer, dtype, dropout_masks) for layer in np_model.layers],
+    model = keras.Sequential([inputs] + [keras_layer(layer, dtype, dropout_masks) for layer in np_model.layers],
                              name=np_model.name)
     copy_weights_to_keras(np_model, model)
     return model
 
 
 def _check_same_structure(np_model, keras_model, op):
-    np_shapes = [tuple(w.shape) for w in np_model.get_weights()]
-    keras_shapes = [tuple(v.shape) for v in keras_model.weights]
-    if np_shapes != keras_shapes:
-        raise ValueError(f"{op}: the models do not match: numpy weight shapes {np_shapes} vs Keras {keras_shapes}")
+    """Same weights, layer by layer: the shapes, and which are trainable (Keras's ``trainable`` flag
+    against numpy_nn's ``params`` / ``state``)."""
+    ours = [(tuple(w.shape), k in layer.params) for layer in np_model.layers for k, w in layer.weights]
+    theirs = [(tuple(v.shape), bool(v.trainable)) for v in keras_model.weights]
+    if ours != theirs:
+        raise ValueError(f"{op}: the models do not match: numpy weight (shape, trainable) {ours} vs Keras {theirs}")
 
 
 def copy_weights_to_keras(np_model, keras_model):
-    """Assign the numpy model's weights to the Keras model (cast to each Keras variable's dtype)."""
+    """Assign the numpy model's weights (trainable and not) to the Keras model (cast to each Keras
+    variable's dtype)."""
     _check_same_structure(np_model, keras_model, "copy_weights_to_keras")
     for variable, w in zip(keras_model.weights, np_model.get_weights()):
         variable.assign(np.asarray(w, dtype=np.dtype(variable.dtype)))
@@ -93,20 +107,3 @@ def copy_weights_to_numpy(keras_model, np_model):
     _check_same_structure(np_model, keras_model, "copy_weights_to_numpy")
     np_model.set_weights([np.asarray(v.numpy()) for v in keras_model.weights])
     return np_model
-
-
-def keras_loss_and_gradients(keras_model, loss, x, y, training=False):
-    """One forward and backward pass through a Keras model with ``tf.GradientTape``.
-
-    Returns ``(loss_value, outputs, grads)``: the loss as a NumPy scalar, the model's outputs and
-    the gradient of every weight, as NumPy arrays in ``get_weights`` order (matching
-    ``[g for g, _ in np_model.trainable_pairs()]``). ``loss`` is a Keras loss object (see
-    :func:`tf_nn.losses.from_numpy`).
-    """
-    dtype = keras_model.weights[0].dtype if keras_model.weights else "float32"
-    x = tf.convert_to_tensor(np.asarray(x), dtype=dtype)
-    with tf.GradientTape() as tape:
-        out = keras_model(x, training=training)
-        value = loss(tf.convert_to_tensor(np.asarray(y)), out)
-    grads = tape.gradient(value, keras_model.trainable_weights)
-    return value.numpy(), out.numpy(), [g.numpy() for g in grads]

@@ -4,17 +4,20 @@
     trainer = KerasTrainer(np_model, inject_masks=False, seed=0)   # same layers, same initial weights
     loss, accuracy = trainer.train_on_batch(x[idx], y[idx])
 
-:class:`KerasTrainer` has the same small interface as ``numpy_nn.experiment.NumpyTrainer``
+:class:`KerasTrainer` has the same small interface as ``numpy_nn.app.driver.NumpyTrainer``
 (``train_on_batch``, ``evaluate``, ``predict``, ``features``, ``get_weights``), so the driver in
-:mod:`numpy_nn.experiment` runs both frameworks with one loop, on one batch order.
+:mod:`numpy_nn.app.driver` runs both frameworks with one epoch loop (:func:`numpy_nn.loop.run_epoch`), on one batch order.
 
-One training step is what ``keras.Model.fit`` does for a batch: a forward pass in training mode
+This is the only Keras training step in the project: the demo, the 50-step trajectory parity tests
+(``parity_tests/lockstep.py``), the benchmarks and the profiler all run it. One training step is what
+``keras.Model.fit`` does for a batch: a forward pass in training mode
 under a ``tf.GradientTape``, the compiled Keras loss (for a final softmax Keras computes the
 cross-entropy from the softmax's input logits, as numpy_nn does), ``tape.gradient`` and one
-``optimizer.apply_gradients``, all in one ``tf.function``. Injected dropout keep-masks are
+``optimizer.apply_gradients``, all in one ``tf.function``, public as :attr:`KerasTrainer.compiled_step`
+(so a benchmark times exactly it). Injected dropout keep-masks are
 arguments of that function (see :class:`tf_nn.layers.InjectedDropout`), so the step stays compiled.
 As in ``numpy_nn.Sequential.train_on_batch``, a step whose loss or a gradient is not finite is not
-applied: it raises :class:`numpy_nn.models.TrainingDiverged` naming the first layer concerned, and
+applied: it raises :class:`numpy_nn.errors.TrainingDiverged` naming the first layer concerned, and
 the model keeps the weights from before the step.
 
 For checkpoints, :meth:`KerasTrainer.export_state` copies the Keras weights and optimizer state into
@@ -30,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from numpy_nn.models import TrainingDiverged  # noqa: E402
+from numpy_nn.errors import TrainingDiverged  # noqa: E402
 
 from .layers import InjectedDropout  # noqa: E402
 from .losses import from_numpy as loss_from_numpy  # noqa: E402
@@ -58,18 +61,24 @@ class KerasTrainer:
     ``seed`` (optional) turns on TensorFlow's op determinism and seeds Python, NumPy and Keras with
     it (:func:`tf_nn.runtime.enable_determinism`) *before* the twin is built, so the generators of
     Keras's own Dropout layers start from the same state run after run (see the README's "Determinism in detail").
+
+    ``loss`` (optional, a numpy_nn loss) replaces the numpy model's compiled loss on the Keras side.
+
+    The step is two halves: :meth:`_forward_backward` (forward in training mode under a tape, the
+    loss, the gradients) and the guarded update. :attr:`compiled_step` is both, compiled;
+    :meth:`gradients` runs the first half alone, eagerly, for the parity tests.
     """
 
     backend = "tf"
 
-    def __init__(self, np_model, inject_masks=False, seed=None):
+    def __init__(self, np_model, inject_masks=False, seed=None, loss=None):
         if np_model.loss is None or np_model.optimizer is None:
             raise ValueError("KerasTrainer: compile the numpy model first (it supplies the loss and optimizer)")
         if seed is not None:
             enable_determinism(seed)
         self.model = to_keras(np_model, dropout_masks=inject_masks)
         self.dtype = np.dtype(np_model.layers[0].dtype)
-        self.loss = loss_from_numpy(np_model.loss, dtype=self.dtype)
+        self.loss = loss_from_numpy(np_model.loss if loss is None else loss, dtype=self.dtype)
         self.optimizer = optimizer_from_numpy(np_model.optimizer, dtype=self.dtype)
         self.optimizer.build(self.model.trainable_variables)
         self.dropouts = [layer for layer in self.model.layers if isinstance(layer, InjectedDropout)]
@@ -82,7 +91,10 @@ class KerasTrainer:
         spec = (tf.TensorSpec((None,) + tuple(np_model.input_shape), self.dtype.name),
                 tf.TensorSpec((None,), tf.int32),
                 tuple(tf.TensorSpec((None,) + shape, tf.bool) for shape in self._mask_shapes))
-        self._train_step = self._make_train_step(spec)
+        #: The compiled step, a ``tf.function`` ``(x, y, masks) -> [loss, accuracy, bad]`` (float64
+        #: tensor; ``bad`` is -1 when the step was applied, see :meth:`_make_train_step`), on tensors:
+        #: ``x`` of the model's dtype, ``y`` int32 class ids, ``masks`` a tuple of boolean keep-masks.
+        self.compiled_step = self._make_train_step(spec)
         model = self.model
         self._infer = tf.function(lambda x: model(x, training=False), input_signature=spec[:1])
 
@@ -95,16 +107,10 @@ class KerasTrainer:
         The check costs one sum per gradient: a sum is non-finite whenever a term is, so only when
         some sum is not finite are the gradients checked element by element (a sum of finite float32
         terms can overflow), as ``numpy_nn.Sequential`` does."""
-        model, loss_fn, optimizer, dropouts = self.model, self.loss, self.optimizer, self.dropouts
-        variables = model.trainable_variables
+        optimizer, variables = self.optimizer, self.model.trainable_variables
 
         def step(x, y, masks):
-            for layer, mask in zip(dropouts, masks):  # symbolic arguments: each call applies its own masks
-                layer.mask = mask
-            with tf.GradientTape() as tape:
-                out = model(x, training=True)
-                loss = loss_fn(y, out)
-            grads = tape.gradient(loss, variables)
+            out, loss, grads = self._forward_backward(x, y, masks)
             correct = tf.cast(tf.equal(tf.argmax(out, axis=-1, output_type=tf.int32), y), tf.float32)
 
             def apply():
@@ -125,25 +131,49 @@ class KerasTrainer:
 
         return tf.function(step, input_signature=spec)
 
+    def _forward_backward(self, x, y, masks):
+        """``(outputs, loss, gradients)`` of one batch in training mode: the first half of the step.
+        ``masks`` go to the InjectedDropout layers first (symbolic arguments inside the compiled
+        step: each call applies its own masks)."""
+        for layer, mask in zip(self.dropouts, masks):
+            layer.mask = mask
+        with tf.GradientTape() as tape:
+            out = self.model(x, training=True)
+            loss = self.loss(y, out)
+        return out, loss, tape.gradient(loss, self.model.trainable_variables)
+
+    def gradients(self, x, y, masks=None):
+        """The step's forward and backward half on ``(x, y)``, eagerly and without any update:
+        ``(outputs, loss, [gradient, ...])`` as NumPy, gradients in ``get_weights`` order (of the
+        trainable weights). ``y`` may be class ids or one-hot rows (whatever the loss takes);
+        ``masks`` as for :meth:`train_on_batch`."""
+        masks = self._check_masks(x, masks, "gradients")
+        out, loss, grads = self._forward_backward(tf.convert_to_tensor(x, self.dtype.name),
+                                                  tf.convert_to_tensor(np.asarray(y)), masks)
+        return out.numpy(), loss.numpy(), [g.numpy() for g in grads]
+
+    def _check_masks(self, x, masks, op):
+        if self.inject_masks != (masks is not None) or (masks is not None and len(masks) != len(self.dropouts)):
+            got = "no" if masks is None else len(masks)
+            raise ValueError(f"KerasTrainer.{op}: got {got} dropout masks for "
+                             f"{len(self.dropouts) if self.inject_masks else 0} injectable Dropout layers")
+        masks = tuple(masks or ())
+        for mask, shape in zip(masks, self._mask_shapes):
+            if mask.dtype != bool or tuple(mask.shape) != (len(x),) + shape:
+                raise ValueError(f"KerasTrainer.{op}: a dropout mask must be a boolean array of shape "
+                                 f"{(len(x),) + shape}, got {mask.dtype} {tuple(mask.shape)}")
+        return tuple(tf.convert_to_tensor(m) for m in masks)
+
     def train_on_batch(self, x, y, masks=None):
         """One step on ``(x, y)``; returns ``(loss, accuracy)`` on the batch, as Python floats.
 
         ``masks`` (with ``inject_masks=True``, required then): one boolean keep-mask per Dropout
         layer, in layer order, each of that layer's input shape; they are used for this step only.
-        Raises :class:`numpy_nn.models.TrainingDiverged` (the step not applied) if the loss or a
+        Raises :class:`numpy_nn.errors.TrainingDiverged` (the step not applied) if the loss or a
         gradient is not finite."""
-        if self.inject_masks != (masks is not None) or (masks is not None and len(masks) != len(self.dropouts)):
-            got = "no" if masks is None else len(masks)
-            raise ValueError(f"KerasTrainer.train_on_batch: got {got} dropout masks for "
-                             f"{len(self.dropouts) if self.inject_masks else 0} injectable Dropout layers")
-        masks = tuple(masks or ())
-        for mask, shape in zip(masks, self._mask_shapes):
-            if mask.dtype != bool or tuple(mask.shape) != (len(x),) + shape:
-                raise ValueError(f"KerasTrainer.train_on_batch: a dropout mask must be a boolean array of shape "
-                                 f"{(len(x),) + shape}, got {mask.dtype} {tuple(mask.shape)}")
-        loss, acc, bad = self._train_step(tf.convert_to_tensor(x, self.dtype.name),
-                                          tf.convert_to_tensor(np.asarray(y, np.int32)),
-                                          tuple(tf.convert_to_tensor(m) for m in masks)).numpy()
+        masks = self._check_masks(x, masks, "train_on_batch")
+        loss, acc, bad = self.compiled_step(tf.convert_to_tensor(x, self.dtype.name),
+                                            tf.convert_to_tensor(np.asarray(y, np.int32)), masks).numpy()
         loss, acc, bad = float(loss), float(acc), int(bad)
         if bad >= 0:
             layer = self._variable_layers[bad] if bad < len(self._variable_layers) else None
@@ -194,7 +224,7 @@ class KerasTrainer:
         opt, np_opt = self.optimizer, np_model.optimizer
         slots = [v for v in opt.variables if v is not opt.iterations and v.name != "learning_rate"]
         params = [p for layer in np_model.layers for p in layer.params.values()]
-        per = len(np_opt._new_slots(np.zeros(1, np.float32)))
+        per = len(np_opt.slot_names)
         if len(slots) != per * len(params) or any(
                 tuple(s.shape) != p.shape for k, p in enumerate(params) for s in slots[k * per:(k + 1) * per]):
             raise NotImplementedError(f"KerasTrainer: cannot map {type(opt).__name__}'s {len(slots)} slot variables "
@@ -210,7 +240,7 @@ class KerasTrainer:
         np_opt = np_model.optimizer
         np_opt.iterations = int(self.optimizer.iterations.numpy())
         for param, slots in self._slot_variables(np_model):
-            for target, slot in zip(np_opt._slots_for(param), slots):
+            for target, slot in zip(np_opt.slots(param), slots):
                 target[...] = slot.numpy()
         return {"non_trainable": [np.asarray(v.numpy()).tolist() for v in self.model.non_trainable_variables]}
 
@@ -238,7 +268,7 @@ class KerasTrainer:
             variable.assign(w)
         self.optimizer.iterations.assign(np_opt.iterations)
         for param, slots in pairs:
-            for source, slot in zip(np_opt._slots_for(param), slots):
+            for source, slot in zip(np_opt.slots(param), slots):
                 slot.assign(source)
         for variable, value in zip(variables, values):
             variable.assign(value)

@@ -1,19 +1,17 @@
-"""Running a numpy_nn model and its Keras twin side by side, on the same batches and dropout masks.
+"""Test fixtures: a numpy_nn model and its Keras twin in lockstep, on the same batches and dropout masks.
 
-These are the moving parts of the model-level parity checks (``parity_tests/test_parity_models.py``,
-``python -m parity_tests.report``), kept here so that anything else (the CLI, a notebook) can reuse
-them:
+These are the moving parts of the model-level parity checks (``test_parity_models.py``,
+``test_parity_optimizers.py``, ``test_oracle.py``, ``python -m parity_tests.report``):
 
     np_model = numpy_nn.zoo.get("dropout").build(seed=0)
-    twin = tf_nn.to_keras(np_model, dropout_masks=True)
     masks = draw_dropout_masks(np_model, batch_size=32, rng=0)
     ours = numpy_step(np_model, x, y, masks)         # outputs, loss, gradients; no update
-    theirs = keras_step(twin, loss, x, y, masks)
+    theirs = keras_step(np_model, x, y, masks)       # the same for the Keras twin
 
-Both sides run the library's real code paths: numpy_nn's ``Sequential.forward`` and
-``train_on_batch`` (with a zero learning rate, so nothing moves), Keras's ``model(x, training=True)``
-under a ``GradientTape`` and, for training runs, ``keras.Model.train_on_batch`` (eager, so the
-injected masks apply).
+Both sides run the code that trains: numpy_nn's ``Sequential.train_on_batch`` (with a zero learning
+rate, so nothing moves) and the one Keras step, :class:`tf_nn.training.KerasTrainer` -- its
+forward-and-backward half (:meth:`~tf_nn.training.KerasTrainer.gradients`) for one batch, its
+``train_on_batch`` (the compiled step, injected masks as arguments) for training runs.
 """
 from __future__ import annotations
 
@@ -22,11 +20,8 @@ import tensorflow as tf
 
 from numpy_nn import layers as np_layers
 from numpy_nn import optimizers as np_optimizers
-
-from . import losses as tf_losses
-from . import optimizers as tf_optimizers
-from .layers import InjectedDropout
-from .models import keras_loss_and_gradients, to_keras
+from tf_nn import optimizers as tf_optimizers
+from tf_nn.training import KerasTrainer
 
 
 def draw_dropout_masks(np_model, batch_size, rng):
@@ -41,15 +36,6 @@ def inject_numpy_masks(np_model, masks):
     drops = [layer for layer in np_model.layers if isinstance(layer, np_layers.Dropout)]
     if len(drops) != len(masks or []):
         raise ValueError(f"inject_numpy_masks: the model has {len(drops)} Dropout layers, got {len(masks or [])} masks")
-    for layer, mask in zip(drops, masks or []):
-        layer.mask = mask
-
-
-def inject_keras_masks(keras_model, masks):
-    drops = [layer for layer in keras_model.layers if isinstance(layer, InjectedDropout)]
-    if len(drops) != len(masks or []):
-        raise ValueError(f"inject_keras_masks: the Keras model has {len(drops)} InjectedDropout layers, got "
-                         f"{len(masks or [])} masks (build it with to_keras(..., dropout_masks=True))")
     for layer, mask in zip(drops, masks or []):
         layer.mask = mask
 
@@ -78,11 +64,14 @@ def numpy_step(np_model, x, y, masks=(), loss=None):
     return outputs, value, grads
 
 
-def keras_step(keras_model, loss, x, y, masks=()):
-    """The Keras twin's ``(outputs, loss, [grad, ...])`` for one batch in training mode (GradientTape)."""
-    inject_keras_masks(keras_model, list(masks))
-    value, outputs, grads = keras_loss_and_gradients(keras_model, loss, x, y, training=True)
-    return outputs, value, grads
+def keras_step(np_model, x, y, masks=(), loss=None):
+    """The Keras twin of ``np_model`` (compiled; as it is now): its ``(outputs, loss, [grad, ...])``
+    for one batch in training mode, without an update -- the forward-and-backward half of the one
+    Keras step (:meth:`tf_nn.training.KerasTrainer.gradients`). ``loss`` (a numpy_nn loss) replaces
+    the compiled loss."""
+    masks = list(masks)
+    trainer = KerasTrainer(np_model, inject_masks=bool(masks), loss=loss)
+    return trainer.gradients(x, y, masks if trainer.inject_masks else None)
 
 
 def run_optimizers(np_optimizer, initial, gradients, dtype=None):
@@ -156,12 +145,11 @@ def tutorial_step_pair(tutorial, dtype, seed, start, size, one_hot=False, mask_s
     """Build ``tutorial`` from ``seed`` and its Keras twin; run one batch through both.
     Returns ``(parameter names, numpy (outputs, loss, grads), keras (outputs, loss, grads))``."""
     model = tutorial.build(seed=seed, dtype=dtype)
-    twin = to_keras(model, dropout_masks=True)
     x, y = tutorial_batch(tutorial, dtype, start, size, one_hot)
     masks = draw_dropout_masks(model, size, mask_seed)
     loss = tutorial_loss(tutorial, one_hot)
+    theirs = keras_step(model, x, y, masks, loss=loss)  # the twin of the untouched model
     ours = numpy_step(model, x, y, masks, loss=loss)
-    theirs = keras_step(twin, tf_losses.from_numpy(loss, dtype=dtype), x, y, masks)
     names = [f"layer {i} {type(layer).__name__} {k}" for i, layer in enumerate(model.layers) for k in layer.params]
     return names, ours, theirs
 
@@ -202,28 +190,24 @@ def tutorial_step_oracle(tutorial, seed, start, size, one_hot=False, mask_seed=0
     loss = tutorial_loss(tutorial, one_hot)
     runs = {}
     for tag, m, xb, yb in (("32", model, x, y), ("64", oracle, as_float64(x), as_float64(y))):
-        dtype = "float" + tag
-        twin = to_keras(m, dropout_masks=True)
+        runs["tf" + tag] = keras_step(m, xb, yb, masks, loss=loss)
         runs["np" + tag] = numpy_step(m, xb, yb, masks, loss=loss)
-        runs["tf" + tag] = keras_step(twin, tf_losses.from_numpy(loss, dtype=dtype), xb, yb, masks)
     names = [f"layer {i} {type(layer).__name__} {k}" for i, layer in enumerate(model.layers) for k in layer.params]
     return names, runs
 
 
 class _KerasRun:
-    """A Keras twin trained with ``keras.Model.train_on_batch`` (eager, so injected masks apply)."""
+    """The Keras twin of a compiled numpy model, trained by the one Keras step,
+    :meth:`tf_nn.training.KerasTrainer.train_on_batch` (the compiled step; masks as its arguments)."""
 
-    def __init__(self, np_model, np_optimizer, loss, dtype):
-        self.model = to_keras(np_model, dropout_masks=True)
-        self.model.compile(optimizer=tf_optimizers.from_numpy(np_optimizer, dtype=dtype),
-                           loss=tf_losses.from_numpy(loss, dtype=dtype), run_eagerly=True)
+    def __init__(self, np_model):
+        self.trainer = KerasTrainer(np_model, inject_masks=True)
 
     def step(self, x, y, masks):
-        inject_keras_masks(self.model, masks)
-        return float(np.asarray(self.model.train_on_batch(x, y)))
+        return self.trainer.train_on_batch(x, y, masks if self.trainer.inject_masks else None)[0]
 
     def get_weights(self):
-        return self.model.get_weights()
+        return self.trainer.get_weights()
 
 
 class _NumpyRun:
@@ -253,8 +237,8 @@ def tutorial_trajectory_oracle(tutorial, kind, steps=50, batch_size=32, seed=0, 
     runs = {}
     for tag, m in (("32", model), ("64", oracle)):
         opt = trajectory_optimizer(tutorial, kind, "float64")  # float32-exact settings in both dtypes
-        runs["np" + tag] = _NumpyRun(m, opt, tutorial.make_loss())
-        runs["tf" + tag] = _KerasRun(m, opt, tutorial.make_loss(), "float" + tag)
+        runs["np" + tag] = _NumpyRun(m, opt, tutorial.make_loss())  # compiles m: the twin copies its settings
+        runs["tf" + tag] = _KerasRun(m)
     rng = np.random.default_rng(seed)
     losses = {tag: [] for tag in runs}
     for step in range(steps):

@@ -1,0 +1,17 @@
+"""Keras-named layers built on the functional ops (the contract: :mod:`numpy_nn.layers.base`).
+
+    y = layer.forward(x, training=False)      # caches what backward needs
+    dx = layer.backward(dy)                   # fills layer.grads, returns dL/dx
+
+``LAYERS`` maps each layer's class name to its class: the one list of layers, which checkpoints
+use to rebuild a saved model (``LAYERS[name](**config)``) and ``tf_nn`` checks its Keras mapping
+against. A new layer is one class in this package and one entry here.
+"""
+from .base import ActivationLayer, Layer, to_snake_case
+from .conv import AveragePooling2D, Conv2D, MaxPooling2D
+from .core import Dense, Dropout, Flatten, ReLU, Softmax
+
+LAYERS = {cls.__name__: cls for cls in (Dense, Conv2D, MaxPooling2D, AveragePooling2D, Flatten,
+                                         Dropout, ReLU, Softmax)}
+
+__all__ = ["Layer", "ActivationLayer", "LAYERS", "to_snake_case", *LAYERS]
