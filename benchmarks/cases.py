@@ -122,6 +122,8 @@ def model_cases(sweep, backends, names=None):
             contenders, source = {}, None
             for row, r in backends.tf_runners():  # twins first: they copy the untrained weights
                 built = guarded(lambda: r.train_step(np_model, data))
+                if built is None:  # the eager runner: the one Keras step is compiled
+                    continue
                 contenders[row], source = built if isinstance(built, tuple) else (built, source)
             contenders = {"numpy": npx.model_step_call(np_model, data), **contenders}
             if cp is not None:

@@ -6,8 +6,8 @@ is a ``GradientTape`` pass with the same random upstream gradient, asking for th
 (the entry's ``grad_argnums``). A training step is the Keras twin of the numpy model (same layers,
 same weights: :func:`tf_nn.models.to_keras`) with the equivalent Keras optimizer
 (:func:`tf_nn.optimizers.from_numpy`), and one step is forward + loss + gradients +
-``optimizer.apply`` inside one function (:func:`keras_model_step`, the switch point to
-``tf_nn.training.KerasTrainer``).
+``optimizer.apply`` inside one ``tf.function``: ``tf_nn.training.KerasTrainer.compiled_step``, the
+one Keras step of the project (TensorFlow's model rows have no eager variant).
 
 Every callable runs on one device (``/CPU:0`` or ``/GPU:0``) and returns only when its work is done:
 on the CPU TensorFlow's kernels return finished; on the GPU the call ends with
@@ -102,57 +102,35 @@ class Runner:
         return self._wrap(step)
 
     def train_step(self, np_model, data):
-        """One Keras training step of the numpy model's twin (:func:`keras_model_step`), timed on this
-        runner's device; ``(callable, where the Keras model came from)``."""
-        with self.tf.device(self.device):
-            step, source = keras_model_step(self.tf, np_model, data)
-        return self._wrap(step), source
+        """The one Keras training step, ``tf_nn.training.KerasTrainer(np_model).compiled_step`` (the
+        step ``numpy-nn train`` and the trajectory parity tests run), timed on this runner's device;
+        ``(callable, what was timed)``. It is a ``tf.function`` already, so the eager runner has no
+        model rows (None)."""
+        if self.eager:
+            return None
+        from tf_nn.training import KerasTrainer
 
+        tf = self.tf
+        with tf.device(self.device):
+            trainer = KerasTrainer(np_model)
+            x = tf.constant(data["x"], trainer.dtype.name)
+            y = tf.constant(np.asarray(data["y"], np.int32))
+        step = trainer.compiled_step
+        set_tf32 = tf.config.experimental.enable_tensor_float_32_execution
+        sync = tf.test.experimental.sync_devices if self.gpu else None
+        tf32 = self.tf32
 
-# ==================================================================================================
-# SWITCH POINT (issue 10, item 3): the benchmarks' model rows must time the one Keras training step,
-# ``tf_nn.training.KerasTrainer(np_model).compiled_step``. When that attribute exists, replace the
-# body of keras_model_step with:
-#
-#     from tf_nn.training import KerasTrainer
-#     trainer = KerasTrainer(np_model)
-#     x = tf.constant(data["x"], trainer.dtype.name)
-#     y = tf.constant(data["y"])
-#     masks = ()                          # no injected dropout masks: Keras draws its own
-#     return (lambda: trainer.compiled_step(x, y, masks)), "tf_nn.training.KerasTrainer.compiled_step"
-#
-# (``_wrap`` then puts that tf.function inside another tf.function for the tf_function rows, which
-# is harmless, and calls it directly for the tf_eager row -- which is then no longer eager: drop
-# that row's model cases, or keep them labelled as the compiled step.) Then delete
-# keras_optimizer and keras_twin below once benchmarks/profile_step.py no longer imports them.
-# ==================================================================================================
-def keras_model_step(tf, np_model, data):
-    """``(step, source)``: ``step()`` is one Keras training step of the numpy model's twin -- forward
-    in training mode, loss, gradients, ``optimizer.apply`` -- on ``data``'s batch; ``source`` says
-    where the Keras model came from (recorded as ``keras_twin`` in results.json)."""
-    import keras
-    model, source = keras_twin(np_model)
-    opt = keras_optimizer(np_model.optimizer)
-    opt.build(model.trainable_variables)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=np_model.loss.from_logits)
-    x, y = tf.constant(data["x"]), tf.constant(data["y"])
-
-    def step():
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        grads = tape.gradient(loss, model.trainable_variables)
-        opt.apply(grads, model.trainable_variables)
-        return loss
-    return step, source
+        def call():
+            if tf32 is not None:
+                set_tf32(tf32)
+            with tf.device(self.device):
+                step(x, y, ())
+            if sync is not None:
+                sync()
+        return call, "tf_nn.training.KerasTrainer.compiled_step"
 
 
 def keras_optimizer(np_optimizer):
     """The Keras optimizer with the numpy optimizer's settings (:func:`tf_nn.optimizers.from_numpy`)."""
     from tf_nn.optimizers import from_numpy
     return from_numpy(np_optimizer)
-
-
-def keras_twin(np_model):
-    """(keras model with the numpy model's layers and current weights, where it came from)."""
-    from tf_nn.models import to_keras
-    return to_keras(np_model), "tf_nn.models.to_keras"

@@ -130,11 +130,11 @@ def test_optimizers_update_in_place_and_keep_their_state_arrays():
     w = np.ones(10, dtype=np.float32)
     opt = nn.optimizers.Adam()
     opt.apply_gradients([(np.ones(10, dtype=np.float32), w)])
-    slots = opt._state[id(w)][1]
+    slots = opt.slots(w)
     ids = [id(s) for s in slots]
     before = w.__array_interface__["data"][0]
     opt.apply_gradients([(np.ones(10, dtype=np.float32), w)])
-    assert [id(s) for s in opt._state[id(w)][1]] == ids
+    assert [id(s) for s in opt.slots(w)] == ids
     assert w.__array_interface__["data"][0] == before and opt.iterations == 2
 
 
