@@ -41,7 +41,7 @@ def pytest_configure(config):
     """``NUMPY_NN_THREADS=n`` (``make parity-matrix``): TensorFlow and NumPy's BLAS on n threads. Set
     here, before any test module runs a TensorFlow op: TensorFlow fixes its pools at the first op."""
     if os.environ.get("NUMPY_NN_THREADS"):
-        from tf_nn.runtime import parity_threads, set_threads
+        from parity_tests.runtime import parity_threads, set_threads
 
         if not set_threads(parity_threads()):
             raise pytest.UsageError("NUMPY_NN_THREADS: TensorFlow's runtime had started before it could be set")

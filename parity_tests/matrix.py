@@ -7,9 +7,9 @@
 ``TF_ENABLE_ONEDNN_OPTS=1`` forces TensorFlow's oneDNN kernels on and ``=0`` off on any x86 CPU (AMD
 included), so one machine reproduces what an Intel (AVX-512, oneDNN on by default) and an AMD (AVX2,
 off by default) machine would compute. ``NUMPY_NN_THREADS`` sets TensorFlow's thread pools and
-NumPy's BLAS to that many threads (``tf_nn.runtime.set_threads``). Each configuration is its own
-pytest process (TensorFlow reads both settings once); its full output goes to ``--logs``. The exit
-status is 0 only if every configuration passed.
+NumPy's BLAS to that many threads (``parity_tests.runtime.set_threads``). Each configuration is its
+own pytest process (TensorFlow reads both settings once); its full output goes to ``--logs``. The
+exit status is 0 only if every configuration passed.
 """
 from __future__ import annotations
 

@@ -11,9 +11,12 @@ An entry (keyword fields only) names
   only when used, so this module imports without TensorFlow (the CuPy check runs without it);
 * ``samples``: ``dtype -> strategy`` of :class:`~parity_tests.strategies.Sample`;
 * ``error_inputs``: ``() -> [ErrorInput]``, what the op must refuse and with which error;
+* ``tolerances``: ``{"float32": cap, "float64": tolerance}`` (:func:`~parity_tests.tolerances.by_dtype`),
+  applied to the forward output and to every input gradient, and ``tolerance_reason``: why, in one
+  line (the op's row of the README's tolerance table; :mod:`parity_tests.tolerances` explains the
+  numbers);
 * ``vjp_scale`` / ``forward_scale``: the scale of a comparison where the result is a small difference
-  of large terms (see :mod:`parity_tests.tolerances`, which holds the tolerance table under the same
-  name; ``tolerance_reason`` is the entry's line of the README table);
+  of large terms (see :mod:`parity_tests.tolerances`);
 * ``gradcheck``: the float64 finite-difference settings (:class:`GradCheck`), or
   :class:`NoGradCheck` with a reason;
 * ``benchmark``: sizes and work counts for ``python -m benchmarks`` (:class:`Benchmark`), or None;
@@ -47,7 +50,7 @@ import numpy as np
 import numpy_nn.functional as F
 
 from . import strategies as S
-from .tolerances import OP_REASONS, op_tolerance
+from .tolerances import by_dtype
 
 
 @dataclass(frozen=True)
@@ -125,13 +128,15 @@ class OpInfo:
     tf_twin: str
     samples: Callable             # dtype -> SearchStrategy[Sample]
     grad_argnums: tuple           # positional inputs that get gradients, in backward's order
+    tolerances: dict              # dtype -> Tolerance (by_dtype(float32 cap, float64))
+    tolerance_reason: str         # why, in one line (the README table's)
     error_inputs: Callable = list
     reference_forward: Callable = None
     reference_backward: Callable = None
     #: ``dtype -> strategy`` for the fast-vs-reference test (None: ``samples``), e.g. with exact ties.
     reference_samples: Callable = None
     #: ``(sample, dout) -> S``: the scale of the VJP comparison when the gradient is computed by
-    #: cancellation (None: max |reference gradient|). See ``tolerances``.
+    #: cancellation (None: max |reference gradient|). See :mod:`parity_tests.tolerances`.
     vjp_scale: Callable = None
     #: ``sample -> S`` for the forward comparison, when the output can be much smaller than the
     #: terms it is computed from (None: max |reference output|).
@@ -140,28 +145,15 @@ class OpInfo:
     benchmark: Benchmark = None
     doc: str = ""
 
-    # --- the tolerance row (the table itself is tolerances.OP_TOLERANCES) -------------------------
     def tolerance(self, dtype):
-        return op_tolerance(self.name, dtype)
-
-    @property
-    def tolerance_reason(self):
-        return OP_REASONS[self.name]
+        """The tolerance in ``dtype`` ("float32" / "float64")."""
+        return self.tolerances[str(dtype)]
 
     # --- TensorFlow, resolved on first use ----------------------------------------------------------
     @property
     def tf_fn(self):
         """The TensorFlow twin, ``tf_nn.functional.<tf_twin>`` (imports TensorFlow)."""
         return getattr(importlib.import_module("tf_nn.functional"), self.tf_twin)
-
-    # Older spellings, kept for callers outside the catalogue's files.
-    @property
-    def numpy_forward(self):
-        return self.forward
-
-    @property
-    def numpy_backward(self):
-        return self.backward
 
     # --- running both sides ---------------------------------------------------------------------
     def run_numpy(self, sample):
@@ -426,25 +418,38 @@ def _softmax_ce_bench_inputs(size, seed=0):
 OPS = [
     OpInfo(name="relu", forward=F.relu_forward, backward=F.relu_backward, tf_twin="relu",
            samples=lambda d: S.elementwise(d, "off_kink"), grad_argnums=(0,), error_inputs=_unary_errors,
+           tolerances=by_dtype(0.0, 0.0), tolerance_reason="max(x, 0) and its mask are exact",
            doc="max(x, 0); inputs off the kink at 0"),
+    OpInfo(name="dropout", forward=F.dropout_forward, backward=F.dropout_backward, tf_twin="dropout",
+           samples=S.dropout_inputs, grad_argnums=(0,), error_inputs=_dropout_errors,
+           tolerances=by_dtype(3e-7, 0.0), tolerance_reason="x * mask * (1/(1-rate)): two roundings",
+           doc="injected mask; training on/off"),
+    OpInfo(name="flatten", forward=F.flatten_forward, backward=F.flatten_backward, tf_twin="flatten",
+           samples=S.flatten_inputs, grad_argnums=(0,), error_inputs=_flatten_errors,
+           tolerances=by_dtype(0.0, 0.0), tolerance_reason="a reshape: exact"),
     OpInfo(name="sigmoid", forward=F.sigmoid_forward, backward=F.sigmoid_backward, tf_twin="sigmoid",
            samples=S.elementwise, grad_argnums=(0,), error_inputs=_unary_errors, vjp_scale=_dout_scale(0.25),
+           tolerances=by_dtype(2e-6, 1e-14), tolerance_reason="exp and a division: a few ulps",
            gradcheck=GradCheck(samples=lambda d: S.elementwise(d, scales=(1.0, 3.0))),
            doc="1 / (1 + exp(-x)), saturating inputs included"),
     OpInfo(name="tanh", forward=F.tanh_forward, backward=F.tanh_backward, tf_twin="tanh",
            samples=S.elementwise, grad_argnums=(0,), error_inputs=_unary_errors, vjp_scale=_dout_scale(1.0),
+           tolerances=by_dtype(2e-6, 1e-14), tolerance_reason="tanh implementations: a few ulps",
            gradcheck=GradCheck(samples=lambda d: S.elementwise(d, scales=(1.0, 2.0))),
            doc="saturating inputs included"),
     OpInfo(name="softmax", forward=F.softmax_forward, backward=F.softmax_backward, tf_twin="softmax",
            samples=S.softmax_inputs, grad_argnums=(0,), error_inputs=_softmax_errors, vjp_scale=_dout_scale(1.0),
+           tolerances=by_dtype(2e-6, 1e-14), tolerance_reason="exp, a sum over the axis, a division",
            gradcheck=GradCheck(samples=lambda d: S.softmax_inputs(d, scales=(1.0, 3.0), shifts=(0.0,))),
            doc="any axis; logits shifted by 100 and scaled up to 30"),
     OpInfo(name="log_softmax", forward=F.log_softmax_forward, backward=F.log_softmax_backward, tf_twin="log_softmax",
            samples=S.softmax_inputs, grad_argnums=(0,), error_inputs=_softmax_errors, vjp_scale=_axis_sum_scale,
+           tolerances=by_dtype(2e-6, 1e-14), tolerance_reason="exp, log of a sum",
            gradcheck=GradCheck(samples=lambda d: S.softmax_inputs(d, scales=(1.0, 3.0), shifts=(0.0,))),
            doc="any axis; logits shifted by 100 and scaled up to 30"),
     OpInfo(name="softmax_cross_entropy", forward=F.softmax_cross_entropy_forward, backward=F.softmax_cross_entropy_backward,
            tf_twin="softmax_cross_entropy", samples=S.logits_and_labels, grad_argnums=(0,), error_inputs=_loss_errors,
+           tolerances=by_dtype(1e-5, 1e-13), tolerance_reason="log-sum-exp then a mean over the batch",
            vjp_scale=_loss_scale, forward_scale=_loss_forward_scale,
            gradcheck=GradCheck(samples=lambda d: S.logits_and_labels(d, scales=(0.5, 3.0))),
            benchmark=Benchmark(
@@ -456,11 +461,13 @@ OPS = [
            doc="from_logits=True; sparse, one-hot and soft labels; mean/sum/none"),
     OpInfo(name="cross_entropy", forward=F.cross_entropy_forward, backward=F.cross_entropy_backward,
            tf_twin="cross_entropy", samples=S.probs_and_labels, grad_argnums=(0,),
+           tolerances=by_dtype(1e-5, 1e-13), tolerance_reason="renormalise, clip, log, mean (Keras semantics)",
            error_inputs=lambda: _loss_errors("probs"), vjp_scale=_loss_scale, forward_scale=_loss_forward_scale,
            gradcheck=GradCheck(samples=lambda d: S.probs_and_labels(d, clipped=False, low=0.3)),  # moderate curvature
            doc="from_logits=False (Keras clipping); clipped entries included (not in the finite differences)"),
     OpInfo(name="dense", forward=F.dense_forward, backward=F.dense_backward, tf_twin="dense",
            samples=S.dense_inputs, grad_argnums=(0, 1, 2), error_inputs=_dense_errors,
+           tolerances=by_dtype(2e-5, 1e-12), tolerance_reason="matmul: K-term sums (BLAS, Eigen or oneDNN order)",
            benchmark=Benchmark(
                group="dense", title="Dense (x @ kernel + bias)",
                full=((32, 784, 128), (128, 784, 128), (32, 21632, 128), (128, 21632, 128), (256, 1024, 1024)),
@@ -472,6 +479,8 @@ OPS = [
     OpInfo(name="conv2d", forward=F.conv2d_forward, backward=F.conv2d_backward, tf_twin="conv2d",
            reference_forward=F.conv2d_forward_reference, reference_backward=F.conv2d_backward_reference,
            samples=S.conv2d_inputs, grad_argnums=(0, 1, 2), error_inputs=_conv_errors,
+           tolerances=by_dtype(2e-5, 1e-12),
+           tolerance_reason="im2col GEMM vs Eigen's or oneDNN's convolution: K-term sums",
            gradcheck=GradCheck(samples=lambda d: S.conv2d_inputs(d, extra=5, max_batch=2, max_channels=3)),
            benchmark=Benchmark(
                group="conv2d", title="Conv2D (im2col + GEMM)",
@@ -489,21 +498,21 @@ OPS = [
            reference_forward=F.maxpool2d_forward_reference, reference_backward=F.maxpool2d_backward_reference,
            reference_samples=lambda d: S.maxpool2d_inputs(d, ties=True),
            samples=S.maxpool2d_inputs, grad_argnums=(0,), error_inputs=_pool_errors, vjp_scale=_overlap_scale,
+           tolerances=by_dtype(2e-6, 4e-15),
+           tolerance_reason="forward selects an input (exact); overlapping windows sum up to 16 dout entries",
            gradcheck=GradCheck(samples=lambda d: S.maxpool2d_inputs(d, extra=5, max_batch=2)),
            benchmark=_pool_benchmark("maxpool2d", "MaxPool2D"),
            doc="pools 1-4, strides 1-3 or default, valid/same; no near-ties (exact ties against the reference)"),
     OpInfo(name="avgpool2d", forward=F.avgpool2d_forward, backward=F.avgpool2d_backward, tf_twin="avgpool2d",
            reference_forward=F.avgpool2d_forward_reference, reference_backward=F.avgpool2d_backward_reference,
            samples=S.avgpool2d_inputs, grad_argnums=(0,), error_inputs=_pool_errors, vjp_scale=_overlap_scale,
+           tolerances=by_dtype(2e-6, 1e-14),
+           tolerance_reason="a mean of up to 16 cells (scaled by the largest input); overlapping windows sum up to "
+                            "16 dout/count entries",
            forward_scale=_input_scale,
            gradcheck=GradCheck(samples=lambda d: S.avgpool2d_inputs(d, extra=5, max_batch=2)),
            benchmark=_pool_benchmark("avgpool2d", "AveragePooling2D"),
            doc="pools 1-4, strides 1-3 or default, valid/same (borders average their real cells)"),
-    OpInfo(name="dropout", forward=F.dropout_forward, backward=F.dropout_backward, tf_twin="dropout",
-           samples=S.dropout_inputs, grad_argnums=(0,), error_inputs=_dropout_errors,
-           doc="injected mask; training on/off"),
-    OpInfo(name="flatten", forward=F.flatten_forward, backward=F.flatten_backward, tf_twin="flatten",
-           samples=S.flatten_inputs, grad_argnums=(0,), error_inputs=_flatten_errors),
 ]
 
 OPS_BY_NAME = {op.name: op for op in OPS}

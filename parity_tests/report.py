@@ -103,14 +103,13 @@ def op_rows(names, dtypes, n, seed):
 
     from .registry import OPS
     from .strategies import seeds, upstream
-    from .tolerances import OP_TOLERANCES
 
     rows = []
     for op in OPS:
         if names and op.name not in names:
             continue
         for dtype in dtypes:
-            row, tol = Row(op.name, dtype, op.tolerance(dtype)), OP_TOLERANCES[op.name]
+            row, tol = Row(op.name, dtype, op.tolerance(dtype)), op.tolerances
 
             def body(example, op=op, row=row, dtype=dtype, tol=tol):
                 sample, dout_seed = example
@@ -320,7 +319,7 @@ def main(argv=None):
         print(f"--dtypes must be float32 and/or float64, got {args.dtypes!r}", file=sys.stderr)
         return 2
 
-    from tf_nn.runtime import configure_for_parity
+    from .runtime import configure_for_parity
 
     configure_for_parity()
     start = time.perf_counter()

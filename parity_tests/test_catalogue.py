@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from .registry import OPS
 from .strategies import DTYPES, seeds, upstream
+from .tolerances import Tolerance
 
 op_params = pytest.mark.parametrize("op", OPS, ids=lambda op: op.name)
 
@@ -53,9 +54,9 @@ def _tf_functional_names():
 
 @op_params
 def test_the_entry_is_complete(op):
-    for dtype in DTYPES:
-        op.tolerance(dtype)
-    assert op.tolerance_reason, f"{op.name}: no reason for its tolerance in tolerances.OP_REASONS"
+    assert set(op.tolerances) == set(DTYPES), f"{op.name}: tolerances for {sorted(op.tolerances)}, not {DTYPES}"
+    assert all(isinstance(op.tolerance(dtype), Tolerance) for dtype in DTYPES), f"{op.name}: use tolerances.by_dtype"
+    assert isinstance(op.tolerance_reason, str) and op.tolerance_reason.strip(), f"{op.name}: no tolerance_reason"
     assert op.error_inputs(), f"{op.name} has no error inputs"
     assert op.tf_twin in _tf_functional_names(), f"{op.name}: tf_nn.functional has no {op.tf_twin}()"
     assert (op.reference_forward is None) == (op.reference_backward is None), f"{op.name}: half a reference"

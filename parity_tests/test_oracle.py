@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 import numpy_nn.functional as F
-from tf_nn.runtime import configure_for_parity
 
 from .assertions import compare_with_oracle
 from .registry import get
+from .runtime import configure_for_parity
 from .strategies import Sample
-from .tolerances import OP_TOLERANCES, TRAJECTORY_TOLERANCES
+from .tolerances import TRAJECTORY_TOLERANCES
 
 configure_for_parity()
 
@@ -31,7 +31,7 @@ def _verdict(op_name, numpy_forward, sample, tensorflow_side=None):
     np32 = numpy_forward(*sample.args, **sample.kwargs)[0]
     tf32 = op.run_tensorflow(sample) if tensorflow_side is None else tensorflow_side(*sample.args, **sample.kwargs)[0]
     scale = op.forward_scale(sample) if op.forward_scale else None
-    tol = OP_TOLERANCES[op_name]
+    tol = op.tolerances
     np64 = numpy_forward(*s64.args, **s64.kwargs)[0]
     return compare_with_oracle(np32, tf32, np64, op.run_tensorflow(s64), tol["float32"], tol["float64"], scale)
 
@@ -113,7 +113,7 @@ PLANTED = [
 
 @pytest.mark.parametrize("op_name, planted, make, reason", PLANTED)
 def test_the_oracle_catches_a_planted_float32_degradation_and_passes_the_real_op(op_name, planted, make, reason):
-    real = get(op_name).numpy_forward
+    real = get(op_name).forward
     for sample in _samples(make):
         ok = _verdict(op_name, real, sample)
         assert ok.passed, f"the real {op_name} fails on {sample.describe()}:\n  {ok.describe()}"

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from numpy_nn.zoo import TUTORIAL_MODELS
 import tf_nn
 from .lockstep import tutorial_step_oracle, tutorial_step_pair, tutorial_trajectory_oracle
-from tf_nn.runtime import configure_for_parity
 
 from .assertions import OracleTrajectory, assert_parity
+from .runtime import configure_for_parity
 from .strategies import DTYPES, seeds
 from .tolerances import MODEL_TOLERANCES, TRAJECTORY_TOLERANCES
 

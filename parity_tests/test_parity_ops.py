@@ -29,12 +29,11 @@ from hypothesis import strategies as st
 
 import numpy_nn.functional as F
 import tf_nn.functional as TF
-from tf_nn.runtime import configure_for_parity
 
 from .assertions import assert_parity, assert_same_dtype
-from .registry import OPS
+from .registry import OPS, get
+from .runtime import configure_for_parity
 from .strategies import DTYPES, seeds, upstream
-from .tolerances import OP_TOLERANCES
 
 configure_for_parity()
 
@@ -58,7 +57,7 @@ def test_forward_matches_tensorflow(op, dtype, data):
         return op.run_numpy(s64)[0], op.run_tensorflow(s64)
 
     scale = op.forward_scale(sample) if op.forward_scale else None
-    assert_parity(dtype, out, expected, oracle, OP_TOLERANCES[op.name], op=op.name, what="forward", sample=sample,
+    assert_parity(dtype, out, expected, oracle, op.tolerances, op=op.name, what="forward", sample=sample,
                   scale=scale)
 
 
@@ -83,7 +82,7 @@ def test_vjp_matches_tensorflow_for_a_random_upstream_gradient(op, dtype, data):
             assert g is None, f"{op.name}: the gradient of an absent {name} should be None, got {type(g).__name__}"
             continue
         assert_same_dtype(g, ref, op=op.name, what=f"d{name}")
-        assert_parity(dtype, g, ref, lambda k=k: oracle[k], OP_TOLERANCES[op.name], op=op.name,
+        assert_parity(dtype, g, ref, lambda k=k: oracle[k], op.tolerances, op=op.name,
                       what=f"d{name} (VJP)", sample=sample, scale=scale)
 
 
@@ -129,7 +128,7 @@ def test_softmax_family_stays_finite_for_huge_logits_like_tensorflow(dtype):
         ours, ours64 = _in_both_dtypes(dtype, numpy_fn, x)
         theirs, theirs64 = _in_both_dtypes(dtype, tf_fn, x)
         assert np.all(np.isfinite(ours))
-        assert_parity(dtype, ours, theirs, lambda: (ours64(), theirs64()), OP_TOLERANCES[name], op=name,
+        assert_parity(dtype, ours, theirs, lambda: (ours64(), theirs64()), get(name).tolerances, op=name,
                       what="forward on logits of +-1e4")
 
 
@@ -146,7 +145,7 @@ def test_cross_entropy_clips_zero_probabilities_at_keras_epsilon(dtype, labels):
     ours, ours64 = _in_both_dtypes(dtype, forward, probs, labels)
     theirs, theirs64 = _in_both_dtypes(dtype, tf_forward, probs, labels)
     assert np.all(ours > 15)  # -log(1e-7) = 16.1: finite, large, and the same in both
-    tol = OP_TOLERANCES["cross_entropy"]
+    tol = get("cross_entropy").tolerances
     assert_parity(dtype, ours, theirs, lambda: (ours64(), theirs64()), tol, op="cross_entropy", what="clipped loss",
                   scale=1.0)
     g, g64 = _in_both_dtypes(dtype, vjp, probs, labels, dout)
@@ -170,7 +169,7 @@ def test_softmax_cross_entropy_gradient_is_exact_for_label_rows_not_summing_to_1
     _, cache = F.softmax_cross_entropy_forward(z, t, "sum")
     ours = F.softmax_cross_entropy_backward(np.float64(0.7), cache)
     (theirs,) = TF.vjp(TF.softmax_cross_entropy, (z, t), np.float64(0.7), reduction="sum")[:1]
-    tol = OP_TOLERANCES["softmax_cross_entropy"]["float64"].atol
+    tol = get("softmax_cross_entropy").tolerance("float64").atol
     assert np.max(np.abs(ours - exact)) <= tol * np.max(np.abs(exact))
     assert np.max(np.abs(np.asarray(theirs) - exact)) <= tol * np.max(np.abs(exact)), \
         "TensorFlow's gradient is no longer p * sum(t) - t with op determinism on: update numpy_nn and the README"

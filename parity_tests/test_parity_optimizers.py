@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 
 from numpy_nn import optimizers as O
 from .lockstep import run_optimizers, run_optimizers_with_oracle
-from tf_nn.runtime import configure_for_parity
 
 from .assertions import compare_trajectory, compare_trajectory_with_oracle
+from .runtime import configure_for_parity
 from .strategies import DTYPES, adam_settings, parameters_and_gradients, sgd_settings
 from .tolerances import OPTIMIZER_TOLERANCES
 

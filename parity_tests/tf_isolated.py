@@ -252,7 +252,9 @@ def _child_main():
     calls = [(call_id, _resolve(target), args) for call_id, target, args in json.load(sys.stdin)]
     import tensorflow as tf
 
-    from tf_nn.runtime import onednn_enabled, parity_threads, set_threads
+    from tf_nn.runtime import onednn_enabled
+
+    from .runtime import parity_threads, set_threads
 
     if parity_threads() is not None:  # NUMPY_NN_THREADS (the parity matrix): the same pools as the parent
         set_threads(parity_threads())

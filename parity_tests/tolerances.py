@@ -1,4 +1,7 @@
-"""The one tolerance table of the parity suite: every test, the report and the README read it here.
+"""The tolerances of the parity suite and why they are what they are. Each op's tolerance and its
+reason are fields of its catalogue entry (``tolerances=by_dtype(...)``, ``tolerance_reason`` in
+:data:`parity_tests.registry.OPS`); the models', optimizers' and training runs' are the tables here.
+:func:`markdown_table` puts both in one table: the README's.
 
 Two kinds of verdict (see :mod:`parity_tests.assertions`):
 
@@ -113,69 +116,31 @@ ORACLE_RATIO = 8.0
 ORACLE_FLOOR_ULPS = 4
 
 
-def _t(f32, f64):
+def by_dtype(float32, float64):
+    """``{"float32": float32 cap, "float64": float64 tolerance}``; a number is ``Tolerance(number)``."""
     as_tol = lambda v: v if isinstance(v, Tolerance) else Tolerance(v)  # noqa: E731
-    return {"float32": as_tol(f32), "float64": as_tol(f64)}
+    return {"float32": as_tol(float32), "float64": as_tol(float64)}
 
-
-#: Per op, per dtype: applied to the forward output and to every input gradient (VJP).
-OP_TOLERANCES = {
-    "relu": _t(0.0, 0.0),
-    "dropout": _t(3e-7, 0.0),
-    "flatten": _t(0.0, 0.0),
-    "sigmoid": _t(2e-6, 1e-14),
-    "tanh": _t(2e-6, 1e-14),
-    "softmax": _t(2e-6, 1e-14),
-    "log_softmax": _t(2e-6, 1e-14),
-    "softmax_cross_entropy": _t(1e-5, 1e-13),
-    "cross_entropy": _t(1e-5, 1e-13),
-    "dense": _t(2e-5, 1e-12),
-    "conv2d": _t(2e-5, 1e-12),
-    "maxpool2d": _t(2e-6, 4e-15),
-    "avgpool2d": _t(2e-6, 1e-14),
-}
-
-#: One line per op for the README table: why its tolerance is what it is.
-OP_REASONS = {
-    "relu": "max(x, 0) and its mask are exact",
-    "dropout": "x * mask * (1/(1-rate)): two roundings",
-    "flatten": "a reshape: exact",
-    "sigmoid": "exp and a division: a few ulps",
-    "tanh": "tanh implementations: a few ulps",
-    "softmax": "exp, a sum over the axis, a division",
-    "log_softmax": "exp, log of a sum",
-    "softmax_cross_entropy": "log-sum-exp then a mean over the batch",
-    "cross_entropy": "renormalise, clip, log, mean (Keras semantics)",
-    "dense": "matmul: K-term sums (BLAS, Eigen or oneDNN order)",
-    "conv2d": "im2col GEMM vs Eigen's or oneDNN's convolution: K-term sums",
-    "maxpool2d": "forward selects an input (exact); overlapping windows sum up to 16 dout entries",
-    "avgpool2d": "a mean of up to 16 cells (scaled by the largest input); overlapping windows sum up to 16 dout/count entries",
-}
 
 #: Model-level comparisons (the four tutorial models): same weights -> same outputs, loss, gradients.
 MODEL_TOLERANCES = {
-    "outputs": _t(1e-4, 1e-11),
-    "loss": _t(1e-5, 1e-11),
-    "gradients": _t(1e-4, 1e-11),
+    "outputs": by_dtype(1e-4, 1e-11),
+    "loss": by_dtype(1e-5, 1e-11),
+    "gradients": by_dtype(1e-4, 1e-11),
 }
 
 #: Weights after a training run with identical starting weights, batches and dropout masks.
 TRAJECTORY_TOLERANCES = {
-    "sgd": _t(Tolerance(1e-3, norm=True), 1e-12),
-    "adam": _t(Tolerance(2e-2, norm=True), 1e-11),
+    "sgd": by_dtype(Tolerance(1e-3, norm=True), 1e-12),
+    "adam": by_dtype(Tolerance(2e-2, norm=True), 1e-11),
 }
 
 #: Parameters after each of 20 optimizer steps on the same gradients.
 OPTIMIZER_TOLERANCES = {
-    "sgd": _t(4e-6, 1e-14),
-    "adam": _t(Tolerance(1e-4, tensorflow_less_accurate="Keras computes Adam's bias correction "
-                         "sqrt(1 - beta_2**t) / (1 - beta_1**t) in float32"), 1e-13),
+    "sgd": by_dtype(4e-6, 1e-14),
+    "adam": by_dtype(Tolerance(1e-4, tensorflow_less_accurate="Keras computes Adam's bias correction "
+                                "sqrt(1 - beta_2**t) / (1 - beta_1**t) in float32"), 1e-13),
 }
-
-
-def op_tolerance(op, dtype):
-    """The tolerance of ``op`` (a registry name) in ``dtype`` ("float32" / "float64")."""
-    return OP_TOLERANCES[op][str(dtype)]
 
 
 _OTHER_REASONS = {
@@ -191,9 +156,12 @@ _OTHER_REASONS = {
 
 def markdown_table():
     """The tolerance table as Markdown (for the README): one row per comparison."""
+    from .registry import OPS  # the registry imports this module
+
     rows = ["| comparison | float32 cap (each vs float64) | float64 (numpy vs tensorflow) | why |", "|---|---|---|---|"]
-    for name, tol in OP_TOLERANCES.items():
-        rows.append(f"| op `{name}` (forward and VJP) | {tol['float32']} | {tol['float64']} | {OP_REASONS[name]} |")
+    for op in OPS:
+        rows.append(f"| op `{op.name}` (forward and VJP) | {op.tolerance('float32')} | {op.tolerance('float64')} "
+                    f"| {op.tolerance_reason} |")
     for name, tol in MODEL_TOLERANCES.items():
         rows.append(f"| tutorial models: {name} | {tol['float32']} | {tol['float64']} | {_OTHER_REASONS['model', name]} |")
     for name, tol in OPTIMIZER_TOLERANCES.items():
