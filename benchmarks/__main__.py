@@ -6,7 +6,7 @@
 
 Both frameworks get the same number of threads (``--threads``, default: every CPU this process may
 use): NumPy's BLAS through OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS, which must be
-set before NumPy is first imported (so when NumPy is already loaded, e.g. under ``numpy-nn bench``,
+set before NumPy is first imported (so when NumPy is already loaded, e.g. when called from Python,
 the harness re-runs itself in a fresh interpreter), and TensorFlow through its intra-op and
 inter-op thread pools. The report records both.
 """

@@ -108,12 +108,13 @@ def optimizer_call(data, kind, xp=np, sync=_nothing):
 
 
 def build_model(name, seed=0, xp=np):
-    """A compiled tutorial model; with ``xp`` = cupy its parameters are moved onto the GPU."""
+    """A compiled tutorial model; with ``xp`` = cupy its weights (trainable and not) are moved onto the GPU."""
     model = zoo.get(name).build(seed)
     if xp is not np:
         for layer in model.layers:
-            for key, value in list(layer.params.items()):
-                layer.params[key] = xp.asarray(value)
+            for store in (layer.params, layer.state):
+                for key, value in list(store.items()):
+                    store[key] = xp.asarray(value)
     return model
 
 

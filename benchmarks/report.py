@@ -162,7 +162,10 @@ def _table(results, rows, ratios, rate_key, rate_label):
 
 
 def _model_table(results):
-    head = ["model", "batch", "numpy_nn ms (IQR)", "tf.function ms (IQR)", "TF eager ms (IQR)", "ratio numpy / tf.function",
+    # Runs since the one Keras step (tf_nn.training.KerasTrainer.compiled_step) have no eager model
+    # rows; older results.json files do, and keep their column.
+    eager = any("tf_eager" in res["rows"] for res in results)
+    head = ["model", "batch", "numpy_nn ms (IQR)", "tf.function ms (IQR)"] + (["TF eager ms (IQR)"] if eager else []) + ["ratio numpy / tf.function",
             "round-to-round range", "target", "met", "numpy_nn samples/s", "tf.function samples/s",
             "numpy_nn % of matmul rate", "tf.function % of matmul rate", "other processes' CPU share"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -174,10 +177,11 @@ def _model_table(results):
         spread = "-" if not r or "round_min" not in r else f"{r['round_min']:.2f}-{r['round_max']:.2f}"
         sps = [f"{rows[k]['samples_per_s']:,.0f}" if "samples_per_s" in rows.get(k, {}) else "-" for k in ("numpy", "tf_function")]
         frac = [_pct(rows.get(k, {}).get("matmul_fraction")) for k in ("numpy", "tf_function")]
-        lines.append("| " + " | ".join([p["model"], str(p["batch"]), _cell(rows.get("numpy")), _cell(rows.get("tf_function")),
-                                         _cell(rows.get("tf_eager")), "-" if r is None else f"{r['ratio']:.2f}", spread,
-                                         "-" if target is None else f"<= {target}", met] + sps + frac
-                                        + [_pct(res.get("others_share"))]) + " |")
+        cells = [p["model"], str(p["batch"]), _cell(rows.get("numpy")), _cell(rows.get("tf_function"))]
+        cells += [_cell(rows.get("tf_eager"))] if eager else []
+        cells += ["-" if r is None else f"{r['ratio']:.2f}", spread, "-" if target is None else f"<= {target}", met]
+        cells += sps + frac + [_pct(res.get("others_share"))]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 

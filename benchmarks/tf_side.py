@@ -60,10 +60,6 @@ class Runner:
                 sync()
         return call
 
-    def constants(self, data):
-        with self.tf.device(self.device):
-            return {k: self.tf.constant(v) for k, v in data.items()}
-
     # --- ops -------------------------------------------------------------------------------------
     def op(self, op, sample, dout):
         """The catalogue op's TensorFlow twin (``tf_nn.functional.<op.tf_twin>``, the function the

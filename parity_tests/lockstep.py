@@ -150,7 +150,7 @@ def tutorial_step_pair(tutorial, dtype, seed, start, size, one_hot=False, mask_s
     loss = tutorial_loss(tutorial, one_hot)
     theirs = keras_step(model, x, y, masks, loss=loss)  # the twin of the untouched model
     ours = numpy_step(model, x, y, masks, loss=loss)
-    names = [f"layer {i} {type(layer).__name__} {k}" for i, layer in enumerate(model.layers) for k in layer.params]
+    names = [f"layer {i} {type(layer).__name__} {k}" for i, layer in enumerate(model.layers) for k, _ in layer.weights]
     return names, ours, theirs
 
 
@@ -192,7 +192,7 @@ def tutorial_step_oracle(tutorial, seed, start, size, one_hot=False, mask_seed=0
     for tag, m, xb, yb in (("32", model, x, y), ("64", oracle, as_float64(x), as_float64(y))):
         runs["tf" + tag] = keras_step(m, xb, yb, masks, loss=loss)
         runs["np" + tag] = numpy_step(m, xb, yb, masks, loss=loss)
-    names = [f"layer {i} {type(layer).__name__} {k}" for i, layer in enumerate(model.layers) for k in layer.params]
+    names = [f"layer {i} {type(layer).__name__} {k}" for i, layer in enumerate(model.layers) for k, _ in layer.weights]
     return names, runs
 
 
@@ -249,5 +249,5 @@ def tutorial_trajectory_oracle(tutorial, kind, steps=50, batch_size=32, seed=0, 
             losses[tag].append(run.step(xb, y, list(masks)))
         if on_step is not None:
             on_step(step + 1, {tag: run.get_weights() for tag, run in runs.items()})
-    names = [f"layer {i} {type(layer).__name__} {k}" for i, layer in enumerate(model.layers) for k in layer.params]
+    names = [f"layer {i} {type(layer).__name__} {k}" for i, layer in enumerate(model.layers) for k, _ in layer.weights]
     return names, losses

@@ -268,7 +268,7 @@ class _Saver:
             self.scratch = spec.build(seed=seed)
             self.scratch.compile(spec.make_optimizer(learning_rate), spec.make_loss(), metrics=["accuracy"])
         some = self.scratch or trainers["numpy"].model
-        self.layer_names = [layer.name for layer in some.layers for _ in layer.params]
+        self.layer_names = [layer.name for layer in some.layers for _ in layer.weights]
 
     def save(self, state, runs, steps):
         """Check every framework's weights, then write every file (so a diverged epoch writes none)."""

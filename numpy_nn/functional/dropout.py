@@ -16,7 +16,7 @@ from ._checks import check_dout, check_float
 
 
 class DropoutCache(NamedTuple):
-    mask: Any      #: the boolean keep-mask m, shape of x (first field: layers read cache[0])
+    mask: Any      #: the boolean keep-mask m, shape of x (the Dropout layer's ``last_mask``)
     scale: Any     #: 1 / (1 - rate) in x's dtype
     shape: tuple   #: x.shape
     dtype: Any     #: x.dtype

@@ -4,8 +4,8 @@
     dx = layer.backward(dy)                   # fills layer.grads, returns dL/dx
 
 ``LAYERS`` maps each layer's class name to its class: the one list of layers, which checkpoints
-use to rebuild a saved model (``LAYERS[name](**config)``) and ``tf_nn`` checks its Keras mapping
-against. A new layer is one class in this package and one entry here.
+use to rebuild a saved model (``LAYERS[name](**config)``); a test holds ``tf_nn.models.KERAS_LAYERS``
+(the Keras mapping) to the same list. A new layer is one class in this package and one entry here.
 """
 from .base import ActivationLayer, Layer, to_snake_case
 from .conv import AveragePooling2D, Conv2D, MaxPooling2D
