@@ -44,9 +44,12 @@ class Runner:
         self.tf, self.device, self.eager, self.tf32 = tf, device, eager, tf32
         self.gpu = "GPU" in device.upper()
 
-    def _wrap(self, fn):
+    def _wrap(self, fn, compiled=False):
+        """A zero-argument callable running ``fn`` on this runner's device (compiled with
+        ``tf.function`` unless the runner is eager or ``fn`` is compiled already), TF32 set as this
+        runner wants, and the device synchronised after the call on a GPU."""
         tf = self.tf
-        body = fn if self.eager else tf.function(fn)
+        body = fn if (self.eager or compiled) else tf.function(fn)
         set_tf32 = tf.config.experimental.enable_tensor_float_32_execution
         sync = tf.test.experimental.sync_devices if self.gpu else None
         tf32 = self.tf32
@@ -112,18 +115,7 @@ class Runner:
             x = tf.constant(data["x"], trainer.dtype.name)
             y = tf.constant(np.asarray(data["y"], np.int32))
         step = trainer.compiled_step
-        set_tf32 = tf.config.experimental.enable_tensor_float_32_execution
-        sync = tf.test.experimental.sync_devices if self.gpu else None
-        tf32 = self.tf32
-
-        def call():
-            if tf32 is not None:
-                set_tf32(tf32)
-            with tf.device(self.device):
-                step(x, y, ())
-            if sync is not None:
-                sync()
-        return call, "tf_nn.training.KerasTrainer.compiled_step"
+        return self._wrap(lambda: step(x, y, ()), compiled=True), "tf_nn.training.KerasTrainer.compiled_step"
 
 
 def keras_optimizer(np_optimizer):

@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from ..backend import get_array_module
+from ._checks import check_pool_args
 
 
 def same_padding(size, kernel, stride):
@@ -51,6 +52,14 @@ def output_geometry(in_hw, window_hw, strides, padding, op, what="kernel"):
         outs.append(out)
         pads.append((before, after))
     return tuple(outs), tuple(pads)
+
+
+def pool_geometry(x, pool_size, stride, padding, op):
+    """The checked window geometry of a pooling op on NHWC ``x``: ``(pool, strides, out_hw, pads)``,
+    with ``stride`` defaulting to ``pool_size`` (Keras's rule)."""
+    pool, strides, padding = check_pool_args(x, pool_size, stride, padding, op)
+    out_hw, pads = output_geometry(x.shape[1:3], pool, strides, padding, op, what="pool_size")
+    return pool, strides, out_hw, pads
 
 
 def pad_hw(x, pads, value=0):

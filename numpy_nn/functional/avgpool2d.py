@@ -23,8 +23,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..backend import get_array_module
-from ._checks import check_dout, check_pool_args
-from ._windows import offset_slices, output_geometry, pad_hw, unpad
+from ._checks import check_dout
+from ._windows import offset_slices, pad_hw, pool_geometry, unpad
 
 
 class AvgPool2DReferenceCache(NamedTuple):
@@ -46,12 +46,6 @@ class AvgPool2DCache(NamedTuple):
     out_hw: tuple      #: (OH, OW)
 
 
-def _geometry(x, pool_size, stride, padding, op):
-    pool, strides, padding = check_pool_args(x, pool_size, stride, padding, op)
-    out_hw, pads = output_geometry(x.shape[1:3], pool, strides, padding, op, what="pool_size")
-    return pool, strides, out_hw, pads
-
-
 def _real_cells(i, size, pool, stride, pad_before):
     """The slice of ``x`` that window ``i`` covers along one axis (the padding cut off)."""
     start = i * stride - pad_before
@@ -69,7 +63,7 @@ def avgpool2d_forward_reference(x, pool_size=2, stride=None, padding="valid"):
     Same arguments, checks and output as :func:`avgpool2d_forward`; returns ``(y, AvgPool2DReferenceCache)``.
     """
     op = "avgpool2d_forward_reference"
-    (ph, pw), (sh, sw), (oh, ow), pads = _geometry(x, pool_size, stride, padding, op)
+    (ph, pw), (sh, sw), (oh, ow), pads = pool_geometry(x, pool_size, stride, padding, op)
     (top, _), (left, _) = pads
     _, h, w, _ = x.shape
     y = np.empty((x.shape[0], oh, ow, x.shape[3]), dtype=x.dtype)
@@ -122,7 +116,7 @@ def avgpool2d_forward(x, pool_size=2, stride=None, padding="valid"):
     ``xpad[:, a::sh, b::sw, :]`` cut to (N, OH, OW, C), as in :func:`maxpool2d_forward`.
     """
     op = "avgpool2d_forward"
-    pool, strides, out_hw, pads = _geometry(x, pool_size, stride, padding, op)
+    pool, strides, out_hw, pads = pool_geometry(x, pool_size, stride, padding, op)
     xp = get_array_module(x)
     xpad = pad_hw(x, pads)  # zeros: they add nothing to a sum
     ph, pw = pool

@@ -19,8 +19,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..backend import get_array_module
-from ._checks import check_dout, check_pool_args
-from ._windows import offset_slices, output_geometry, pad_hw, unpad
+from ._checks import check_dout
+from ._windows import offset_slices, pad_hw, pool_geometry, unpad
 
 
 class MaxPool2DCache(NamedTuple):
@@ -31,12 +31,6 @@ class MaxPool2DCache(NamedTuple):
     pool: tuple      #: (PH, PW)
     strides: tuple   #: (sh, sw)
     out_hw: tuple    #: (OH, OW)
-
-
-def _geometry(x, pool_size, stride, padding, op):
-    pool, strides, padding = check_pool_args(x, pool_size, stride, padding, op)
-    out_hw, pads = output_geometry(x.shape[1:3], pool, strides, padding, op, what="pool_size")
-    return pool, strides, out_hw, pads
 
 
 # ---------------------------------------------------------------------------------------------
@@ -51,7 +45,7 @@ def maxpool2d_forward_reference(x, pool_size=2, stride=None, padding="valid"):
     (the same cache type, so either backward accepts it).
     """
     op = "maxpool2d_forward_reference"
-    (ph, pw), (sh, sw), (oh, ow), pads = _geometry(x, pool_size, stride, padding, op)
+    (ph, pw), (sh, sw), (oh, ow), pads = pool_geometry(x, pool_size, stride, padding, op)
     xpad = pad_hw(x, pads, value=-np.inf)
     y = np.empty((x.shape[0], oh, ow, x.shape[3]), dtype=x.dtype)
     for i in range(oh):
@@ -93,7 +87,7 @@ def maxpool2d_forward(x, pool_size=2, stride=None, padding="valid"):
     ``y = max over (a, b) of those slices``.
     """
     op = "maxpool2d_forward"
-    pool, strides, out_hw, pads = _geometry(x, pool_size, stride, padding, op)
+    pool, strides, out_hw, pads = pool_geometry(x, pool_size, stride, padding, op)
     xp = get_array_module(x)
     xpad = pad_hw(x, pads, value=-xp.inf)
     ph, pw = pool
