@@ -82,7 +82,7 @@ def main(argv=None):
         data = npx.model_data(name, 32)
         m0, m1 = npx.build_model(name), npx.build_model(name, xp=cp)
         for layer0, layer1 in zip(m0.layers, m1.layers):
-            if hasattr(layer0, "rng"):  # dropout: the same host generator state on both sides
+            if layer0.rng is not None:  # dropout: the same host generator state on both sides
                 layer1.rng = np.random.default_rng(0)
                 layer0.rng = np.random.default_rng(0)
         x1, y1 = cp.asarray(data["x"]), cp.asarray(data["y"])

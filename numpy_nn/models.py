@@ -1,6 +1,6 @@
 """``Sequential``: a list of layers with Keras's training API (compile / fit / evaluate / predict).
 
-The training step is the whole of backprop in five lines (see :meth:`Sequential.train_on_batch`):
+The training step is the whole of backprop in four steps (see :meth:`Sequential.train_on_batch`):
 forward through the layers, the loss and its gradient, backward through the layers in reverse,
 and one optimizer update of every (gradient, parameter) pair.
 

@@ -23,10 +23,7 @@ from .backend import get_array_module
 
 #: Elements per cache block: 512 KiB of float32 per array, so the five arrays an Adam block touches
 #: (parameter, gradient, two moments, scratch: 2.5 MiB) stay in the last-level cache through all a
-#: block's passes. Measured on a 2-core EPYC (512 KiB L2 per core, 32 MiB L3), Adam over 2.77 M
-#: float32 parameters takes 5.9 ms with this block, 7.5 ms with L2-sized 16 Ki blocks (more Python
-#: calls per element) and 7.2 ms unblocked; over 10 M, 23.6 ms against 39 ms unblocked
-#: (benchmarks/README.md has the sweep).
+#: block's passes (the measurements behind this size are in benchmarks/README.md, "Speed notes").
 BLOCK = 1 << 17
 
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from .registry import OPS
+from .registry import OPS, WITH_REFERENCE
 from .strategies import DTYPES, seeds, upstream
 from .tolerances import Tolerance
 
@@ -45,6 +45,29 @@ def test_backward_refuses_an_upstream_gradient_of_the_wrong_shape(op, data):
     wrong = np.zeros(np.shape(out) + (2,), dtype=np.float32)
     with pytest.raises(ValueError, match="dout|dloss"):
         op.backward(wrong, cache)
+
+
+@pytest.mark.parametrize("op", WITH_REFERENCE, ids=lambda op: op.name)
+def test_a_backward_refuses_a_cache_from_the_other_forward(op):
+    """The fast and the reference halves keep their own caches; handing one to the other backward
+    (or any other tuple) is a TypeError naming the cache it needs, not an unpacking error."""
+    sample = next(iter(_fixed_samples(op)))
+    out, fast_cache = op.run_numpy(sample)
+    ref_out, ref_cache = op.reference_forward(*sample.args, **sample.kwargs)
+    dout = np.ones_like(out)
+    for backward, cache in ((op.backward, ("not", "a", "cache")), (op.reference_backward, ("not", "a", "cache"))):
+        with pytest.raises(TypeError, match="cache must be the"):
+            backward(dout, cache)
+    if type(fast_cache) is not type(ref_cache):
+        with pytest.raises(TypeError, match=type(ref_cache).__name__):
+            op.reference_backward(dout, fast_cache)
+        with pytest.raises(TypeError, match=type(fast_cache).__name__):
+            op.backward(dout, ref_cache)
+
+
+def _fixed_samples(op):
+    from hypothesis import find
+    return [find(op.samples("float64"), lambda s: True)]
 
 
 def _tf_functional_names():

@@ -13,6 +13,9 @@ The rules, each a test below and each shown to fail on a planted violation:
 4. **No import cycle** among numpy_nn modules, counting imports inside functions too (a cycle that
    only a lazy import closes is still two modules that cannot be understood apart).
 5. **No numpy_nn file over 400 lines.**
+6. **Nothing in numpy_nn imports the test suite or the benchmarks** (``parity_tests``, ``benchmarks``),
+   not even the application lazily: they are run from the checkout, never installed, and the CLI
+   no longer delegates to them.
 
 :func:`import_graph` builds the graph from any directory holding a ``numpy_nn`` package, so the
 tests below run every check on a copy of this tree with one violation planted in it, and see it red.
@@ -199,8 +202,16 @@ def long_files(graph):
             for name, n in sorted(graph.lines.items()) if n > MAX_LINES]
 
 
+def dev_tool_imports(graph):
+    """Rule 6: parity_tests or benchmarks imported anywhere in numpy_nn (the app included, lazily too)."""
+    return [f"{imp}: numpy_nn never imports the tests or the benchmarks (run them from the checkout)"
+            for imp in graph.imports if imp.top in DEV_TOOLS]
+
+
+DEV_TOOLS = ("parity_tests", "benchmarks")
+
 CHECKS = {"foreign": foreign_imports, "tf_nn": tf_nn_imports, "eager": eager_app_imports,
-          "cycles": import_cycles, "size": long_files}
+          "cycles": import_cycles, "size": long_files, "dev_tools": dev_tool_imports}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -237,6 +248,10 @@ def test_the_application_imports_tf_nn_and_matplotlib_only_inside_functions(grap
 def test_numpy_nn_has_no_import_cycle(graph):
     cycles = import_cycles(graph)
     assert cycles == [], "\n".join(cycles)
+
+
+def test_numpy_nn_never_imports_the_tests_or_the_benchmarks(graph):
+    assert dev_tool_imports(graph) == []
 
 
 def test_no_numpy_nn_file_is_over_400_lines(graph):
@@ -285,6 +300,8 @@ PLANTED = {
     "a module importing itself": ({"planted.py": "from numpy_nn import planted\n"},
                                   {"cycles": "import cycle among numpy_nn.planted:"}),
     "a 401-line file": ({"planted.py": "x = 1\n" * 401}, {"size": "planted.py: 401 lines"}),
+    "the report delegated to from an app function": ({"app/planted.py": LAZY.format("from parity_tests import report")},
+                                                     {"dev_tools": "numpy_nn never imports the tests or the benchmarks"}),
 }
 
 

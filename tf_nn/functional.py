@@ -20,8 +20,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-__all__ = ["softmax", "log_softmax", "softmax_cross_entropy", "cross_entropy", "dense", "relu", "sigmoid",
-           "tanh", "conv2d", "maxpool2d", "avgpool2d", "dropout", "flatten", "vjp", "value_and_vjp"]
 
 
 def _t(x, dtype=None):
@@ -177,3 +175,8 @@ def vjp(fn, inputs, dout, **kwargs):
     """TensorFlow's gradients of ``sum(fn(*inputs, **kwargs) * dout)`` with respect to each input
     (see :func:`value_and_vjp`); a tuple with one entry per input."""
     return value_and_vjp(fn, inputs, dout, **kwargs)[1]
+
+
+#: Every public function above: the op twins (named as in the catalogue's ``tf_twin``) and the VJP helpers.
+__all__ = [name for name, value in list(globals().items())
+           if callable(value) and not name.startswith("_") and getattr(value, "__module__", None) == __name__]

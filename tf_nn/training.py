@@ -37,7 +37,7 @@ from numpy_nn.errors import TrainingDiverged  # noqa: E402
 
 from .layers import InjectedDropout  # noqa: E402
 from .losses import from_numpy as loss_from_numpy  # noqa: E402
-from .models import copy_weights_to_numpy, to_keras  # noqa: E402
+from .models import copy_weights_to_keras, copy_weights_to_numpy, to_keras  # noqa: E402
 from .optimizers import from_numpy as optimizer_from_numpy  # noqa: E402
 from .runtime import enable_determinism  # noqa: E402
 
@@ -264,8 +264,7 @@ class KerasTrainer:
             raise ValueError(f"KerasTrainer.import_state: {len(saved)} saved Keras variables for {len(variables)}")
         pairs = self._slot_variables(np_model)
         np_opt = np_model.optimizer
-        for variable, w in zip(self.model.weights, np_model.get_weights()):
-            variable.assign(w)
+        copy_weights_to_keras(np_model, self.model)  # checks the two structures match before assigning
         self.optimizer.iterations.assign(np_opt.iterations)
         for param, slots in pairs:
             for source, slot in zip(np_opt.slots(param), slots):

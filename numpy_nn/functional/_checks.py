@@ -123,3 +123,11 @@ def check_pool_args(x, pool_size, stride, padding, op):
     pool = pair(pool_size, "pool_size", op)
     strides = pool if stride is None else pair(stride, "stride", op)
     return pool, strides, check_padding(padding, op)
+
+
+def check_cache(cache, cache_type, op):
+    """Require the cache that the matching forward returned (a fast cache handed to a reference
+    backward, or another op's cache, would otherwise fail deep inside with an unpacking error)."""
+    if not isinstance(cache, cache_type):
+        raise TypeError(f"{op}: cache must be the {cache_type.__name__} its forward returned, got {type(cache).__name__}")
+    return cache

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..backend import get_array_module
-from ._checks import check_dout
+from ._checks import check_cache, check_dout
 from ._windows import offset_slices, pad_hw, pool_geometry, unpad
 
 
@@ -39,7 +39,7 @@ class AvgPool2DReferenceCache(NamedTuple):
 class AvgPool2DCache(NamedTuple):
     counts: Any        #: real (unpadded) cells per window, (OH, OW, 1) in the input's dtype
     x_shape: tuple     #: (N, H, W, C)
-    padded_shape: tuple
+    padded_shape: tuple  #: the zero-padded input's shape, (N, H + pad, W + pad, C)
     pads: tuple        #: ((top, bottom), (left, right))
     pool: tuple        #: (PH, PW)
     strides: tuple     #: (sh, sw)
@@ -78,7 +78,7 @@ def avgpool2d_backward_reference(dout, cache):
     """Reference average-pooling backward: window (i, j) adds ``dout[:, i, j, :] / count`` to each of
     the ``count`` cells of ``x`` it covers. Returns ``dx`` of shape (N, H, W, C).
     """
-    x_shape, dtype, pads, (ph, pw), (sh, sw), (oh, ow) = cache
+    x_shape, dtype, pads, (ph, pw), (sh, sw), (oh, ow) = check_cache(cache, AvgPool2DReferenceCache, "avgpool2d_backward_reference")
     (top, _), (left, _) = pads
     n, h, w, c = x_shape
     check_dout(dout, (n, oh, ow, c), dtype, "avgpool2d_backward_reference")
@@ -138,7 +138,7 @@ def avgpool2d_backward(dout, cache):
     summing where windows overlap; cutting the padding off then leaves each window's gradient on
     exactly its ``count`` real cells.
     """
-    counts, x_shape, padded_shape, pads, (ph, pw), strides, out_hw = cache
+    counts, x_shape, padded_shape, pads, (ph, pw), strides, out_hw = check_cache(cache, AvgPool2DCache, "avgpool2d_backward")
     check_dout(dout, (x_shape[0], out_hw[0], out_hw[1], x_shape[3]), counts.dtype, "avgpool2d_backward")
     xp = get_array_module(dout)
     share = dout / counts

@@ -7,8 +7,8 @@ Shapes: ``x`` (N, H, W, C), ``kernel`` (KH, KW, C, F), ``bias`` (F,) or None; ``
 for "valid", ``ceil(H / sh)`` for "same", TensorFlow's rule with the odd extra row at the bottom).
 
 With ``windows(xpad)[n, i, j, a, b, c] = xpad[n, i*sh + a, j*sw + b, c]`` the forward is exactly
-``einsum("nhwijc,ijcf->nhwf", windows(xpad), kernel)`` (in the einsum strings h, w index the output
-row and column, i, j the kernel offsets a, b), and the backward, for ``dy = dL/dy``::
+``einsum("nijabc,abcf->nijf", windows(xpad), kernel)`` (the letters are the indices of the formula
+above), and the backward, for ``dy = dL/dy``::
 
     dkernel[a, b, c, f] = sum_{n, i, j} windows(xpad)[n, i, j, a, b, c] * dy[n, i, j, f]
     dbias[f]            = sum_{n, i, j} dy[n, i, j, f]
@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._checks import check_dout, check_float, check_ndim, check_padding, check_same_dtype, pair
+from ._checks import check_cache, check_dout, check_float, check_ndim, check_padding, check_same_dtype, pair
 from ._windows import col2im, output_geometry, pad_hw, unpad, windows
 
 
@@ -42,7 +42,7 @@ class Conv2DCache(NamedTuple):
     kernel: Any         #: (KH, KW, C, F)
     has_bias: bool
     x_shape: tuple      #: (N, H, W, C)
-    padded_shape: tuple
+    padded_shape: tuple  #: the padded input's shape, (N, H + pad, W + pad, C)
     pads: tuple         #: ((top, bottom), (left, right))
     strides: tuple      #: (sh, sw)
     out_hw: tuple       #: (OH, OW)
@@ -72,7 +72,7 @@ def _check_conv_args(x, kernel, bias, stride, padding, op):
 # ---------------------------------------------------------------------------------------------
 
 def conv2d_forward_reference(x, kernel, bias=None, stride=1, padding="valid"):
-    """Reference convolution: ``y = einsum("nhwijc,ijcf->nhwf", windows(xpad), kernel) + bias``.
+    """Reference convolution: ``y = einsum("nijabc,abcf->nijf", windows(xpad), kernel) + bias``.
 
     Same arguments, checks and output as :func:`conv2d_forward`; returns ``(y, Conv2DReferenceCache)``
     for :func:`conv2d_backward_reference`.
@@ -83,7 +83,7 @@ def conv2d_forward_reference(x, kernel, bias=None, stride=1, padding="valid"):
     out_hw, pads = output_geometry(x.shape[1:3], window_hw, strides, padding, op)
     xpad = pad_hw(x, pads)
     # (N, OH, OW, KH, KW, C) x (KH, KW, C, F) -> (N, OH, OW, F)
-    y = np.einsum("nhwijc,ijcf->nhwf", windows(xpad, window_hw, strides, out_hw), kernel)
+    y = np.einsum("nijabc,abcf->nijf", windows(xpad, window_hw, strides, out_hw), kernel)
     if bias is not None:
         y = y + bias
     return y, Conv2DReferenceCache(xpad, kernel, bias is not None, tuple(x.shape), pads, strides, out_hw)
@@ -92,7 +92,7 @@ def conv2d_forward_reference(x, kernel, bias=None, stride=1, padding="valid"):
 def conv2d_backward_reference(dout, cache, need_dx=True):
     """Reference convolution backward, for ``dout = dL/dy`` of shape (N, OH, OW, F)::
 
-        dkernel = einsum("nhwijc,nhwf->ijcf", windows(xpad), dout)          (KH, KW, C, F)
+        dkernel = einsum("nijabc,nijf->abcf", windows(xpad), dout)          (KH, KW, C, F)
         dbias   = sum over n, i, j of dout                                   (F,)
         dx: output pixel (i, j) saw the window xpad[:, i*sh : i*sh + KH, j*sw : j*sw + KW, :],
             so it adds einsum("nf,abcf->nabc", dout[:, i, j, :], kernel) back onto it; then unpad.
@@ -100,11 +100,11 @@ def conv2d_backward_reference(dout, cache, need_dx=True):
     Returns ``(dx, dkernel, dbias)`` as :func:`conv2d_backward` does (dbias None without a bias, dx
     None with ``need_dx=False``).
     """
-    xpad, kernel, has_bias, x_shape, pads, (sh, sw), (oh, ow) = cache
+    xpad, kernel, has_bias, x_shape, pads, (sh, sw), (oh, ow) = check_cache(cache, Conv2DReferenceCache, "conv2d_backward_reference")
     kh, kw, _, f = kernel.shape
     check_dout(dout, (x_shape[0], oh, ow, f), kernel.dtype, "conv2d_backward_reference")
     # (N, OH, OW, KH, KW, C) x (N, OH, OW, F) -> (KH, KW, C, F)
-    dkernel = np.einsum("nhwijc,nhwf->ijcf", windows(xpad, (kh, kw), (sh, sw), (oh, ow)), dout)
+    dkernel = np.einsum("nijabc,nijf->abcf", windows(xpad, (kh, kw), (sh, sw), (oh, ow)), dout)
     dbias = dout.sum(axis=(0, 1, 2)) if has_bias else None
     if not need_dx:
         return None, dkernel, dbias
@@ -158,7 +158,7 @@ def conv2d_backward(dout, cache, need_dx=True):
     no bias, and with ``need_dx=False`` the whole dX branch is skipped and ``dx`` is None (a model's
     first layer needs no input gradient).
     """
-    cols, kernel, has_bias, x_shape, padded_shape, pads, strides, out_hw = cache
+    cols, kernel, has_bias, x_shape, padded_shape, pads, strides, out_hw = check_cache(cache, Conv2DCache, "conv2d_backward")
     kh, kw, c, f = kernel.shape
     n = x_shape[0]
     check_dout(dout, (n, out_hw[0], out_hw[1], f), kernel.dtype, "conv2d_backward")

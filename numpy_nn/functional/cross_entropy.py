@@ -1,7 +1,7 @@
 """Cross-entropy of predicted probabilities, with Keras's ``from_logits=False`` semantics.
 
-For probabilities ``p`` of shape (N, C) (a softmax's output), with ``eps = EPSILON = 1e-7``. Keras
-(TensorFlow backend) treats the two label kinds slightly differently, and so do we:
+The scores are probabilities ``p`` of shape (N, C) (a softmax's output), and ``eps = EPSILON = 1e-7``.
+Keras (TensorFlow backend) treats the two label kinds slightly differently, and so do we:
 
 * dense labels ``t`` (``CategoricalCrossentropy``): renormalise, then clip:
 

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..backend import get_array_module
-from ._checks import check_dout
+from ._checks import check_cache, check_dout
 from ._windows import offset_slices, pad_hw, pool_geometry, unpad
 
 
@@ -59,7 +59,7 @@ def maxpool2d_backward_reference(dout, cache):
     ``argmax`` of the window flattened in row-major order, i.e. its first maximum (TensorFlow's and
     ONNX's rule); overlapping windows add up. Returns ``dx`` of shape (N, H, W, C).
     """
-    xpad, y, x_shape, pads, (ph, pw), (sh, sw), (oh, ow) = cache
+    xpad, y, x_shape, pads, (ph, pw), (sh, sw), (oh, ow) = check_cache(cache, MaxPool2DCache, "maxpool2d_backward_reference")
     check_dout(dout, y.shape, y.dtype, "maxpool2d_backward_reference")
     dxpad = np.zeros(xpad.shape, dtype=xpad.dtype)
     for n in range(x_shape[0]):
@@ -107,7 +107,7 @@ def maxpool2d_backward(dout, cache):
     maximum, as ``tf.nn.max_pool2d`` and ONNX route it. Overlapping windows add up; the padding is
     cut off at the end.
     """
-    xpad, y, x_shape, pads, (ph, pw), strides, out_hw = cache
+    xpad, y, x_shape, pads, (ph, pw), strides, out_hw = check_cache(cache, MaxPool2DCache, "maxpool2d_backward")
     check_dout(dout, y.shape, y.dtype, "maxpool2d_backward")
     xp = get_array_module(dout)
     dxpad = xp.zeros(xpad.shape, dtype=dout.dtype)
