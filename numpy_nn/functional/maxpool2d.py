@@ -106,6 +106,10 @@ def maxpool2d_backward(dout, cache):
     added at the first offset where ``xpad[n, i*sh + a, j*sw + b, c] == y[n, i, j, c]``: its first
     maximum, as ``tf.nn.max_pool2d`` and ONNX route it. Overlapping windows add up; the padding is
     cut off at the end.
+
+    Not defined here (and never drawn by the tests): a window holding a NaN (``NaN == NaN`` is false,
+    so its gradient is dropped, where the reference's ``argmax`` sends it to the NaN), and an all
+    ``-inf`` window under "same" padding (its gradient lands in the padding and is cut off, in both).
     """
     xpad, y, x_shape, pads, (ph, pw), strides, out_hw = check_cache(cache, MaxPool2DCache, "maxpool2d_backward")
     check_dout(dout, y.shape, y.dtype, "maxpool2d_backward")
