@@ -101,9 +101,8 @@ class NumpyTrainer:
             h = x[i:i + EVAL_BATCH]
             for layer in layers[:-1]:
                 h = layer.forward(h, training=False)
-            if len(layers) == 1:  # softmax regression: x @ kernel + bias, before the softmax
-                last = layers[0]
-                h = h @ last.params["kernel"] + last.params["bias"]
+            if len(layers) == 1:  # softmax regression: its logits, the layer stopped before its softmax
+                h = layers[0].forward(h, training=False, logits=True)
             out.append(h)
         return np.concatenate(out)
 
