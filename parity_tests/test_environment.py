@@ -91,7 +91,8 @@ def test_blas_threads_are_the_live_pools_not_the_environment():
         d = describe(tensorflow=False)
     assert d["threads"]["blas"] and set(d["threads"]["blas"]) == {1}
     assert all(p["num_threads"] == 1 for p in d["blas"]["pools"] if p["user_api"] == "blas")
-    assert " 1 thread," in one_line(d)
+    line = one_line(d)
+    assert " 1 thread," in line or " 1 thread (build " in line  # the build follows the live library
 
 
 @pytest.mark.parametrize("value, enabled", [("1", True), ("0", False), (None, "TensorFlow's default")])
@@ -174,6 +175,37 @@ def test_one_line_names_cpu_onednn_blas_threads_and_versions():
                            "numpy 2.4.6, TensorFlow 2.21.0, Keras 3.15.1")
     d["threads"]["tensorflow"] = {"intra_op": 2, "inter_op": 0}
     assert "TensorFlow 2.21.0 (intra-op 2, inter-op default)" in one_line(d)
+    d["versions"].update(blas="scipy-openblas 0.3.31", hypothesis="6.170.17")  # what versions() adds
+    assert one_line(d).startswith("AMD EPYC (AVX2), oneDNN off (TF_ENABLE_ONEDNN_OPTS unset), "
+                                  "OpenBLAS 0.3.31 1 thread (build scipy-openblas 0.3.31), numpy 2.4.6, ")
+    assert one_line(d).endswith(", Keras 3.15.1, hypothesis 6.170.17")
+
+
+def test_every_record_names_keras_hypothesis_and_the_blas_build():
+    """What a parity verdict depends on besides our code (issue 16): the Keras whose internals the
+    suite mirrors, the hypothesis that draws the examples, and the BLAS NumPy was built with. They are
+    in ``versions()`` (so in ``metrics.json``), in the parity report's line and in the benchmarks'
+    ``results.json``, equal to the installed distributions."""
+    from importlib import metadata
+
+    import numpy as np
+
+    from benchmarks import machine
+
+    v = environment.versions()
+    assert v["hypothesis"] == metadata.version("hypothesis")
+    build = environment.blas_description()["build"]
+    if build["name"]:  # beside the live pools, or alone where threadpoolctl sees none
+        assert v["blas"] == f"{build['name']} {build['version']}" and v["blas"] in one_line(describe(tensorflow=False))
+    assert f"hypothesis {v['hypothesis']}" in one_line(describe(tensorflow=False))
+    bench = machine.describe(np)["versions"]
+    assert bench["hypothesis"] == v["hypothesis"] and bench["blas"] == v["blas"]
+    tf = pytest.importorskip("tensorflow")
+    d = describe(tensorflow=True)
+    assert d["versions"]["keras"] == metadata.version("keras") and d["versions"]["tensorflow"] == tf.__version__
+    assert f"Keras {d['versions']['keras']}" in one_line(d)  # the parity report's environment line
+    bench = machine.describe(np, tf=tf)["versions"]
+    assert bench["keras"] == d["versions"]["keras"] and bench["hypothesis"] == v["hypothesis"]
 
 
 # ----------------------------------------------------------------------------------------------

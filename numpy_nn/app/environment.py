@@ -3,7 +3,7 @@
 Every number this project writes down (the parity report, ``metrics.json`` of ``numpy-nn train``,
 the benchmarks' ``results.json``) carries :func:`describe`'s dict, and :func:`one_line` prints it::
 
-    AMD EPYC (AVX2), oneDNN off (TF_ENABLE_ONEDNN_OPTS unset), OpenBLAS 0.3.31.188.0 1 thread, numpy 2.4.6, ...
+    AMD EPYC (AVX2), oneDNN off (TF_ENABLE_ONEDNN_OPTS unset), OpenBLAS 0.3.31.188.0 1 thread (build ...), numpy 2.4.6, ...
 
 Why each part can change a float32 result in its last bits:
 
@@ -232,8 +232,9 @@ def _plural(n, word):
 
 def one_line(d):
     """A :func:`describe` dict as one human line, e.g. ``AMD EPYC (AVX2), oneDNN off
-    (TF_ENABLE_ONEDNN_OPTS unset), OpenBLAS 0.3.31.188.0 1 thread, numpy 2.4.6, TensorFlow 2.21.0,
-    Keras 3.15.1``."""
+    (TF_ENABLE_ONEDNN_OPTS unset), OpenBLAS 0.3.31.188.0 1 thread (build scipy-openblas 0.3.31.188.0),
+    numpy 2.4.6, TensorFlow 2.21.0, Keras 3.15.1, hypothesis 6.170.17``: the running BLAS and its
+    threads, the BLAS build NumPy reports, and every version a parity verdict depends on."""
     cpu, onednn, v = d["cpu"], d["onednn"], d["versions"]
     env = onednn["TF_ENABLE_ONEDNN_OPTS"]
     env = f"{ONEDNN_ENV} unset" if env == "unset" else f"{ONEDNN_ENV}={env}"
@@ -246,6 +247,8 @@ def one_line(d):
     if pools:
         parts += [f"{_BLAS_NAMES.get(p['internal_api'], p['internal_api'])} {p['version']} "
                   f"{_plural(p['num_threads'], 'thread')}" for p in pools]
+        if v.get("blas"):  # the build NumPy names (its wheel's BLAS package), beside the library that runs
+            parts[-1] += f" (build {v['blas']})"
     else:
         parts.append(f"{v.get('blas') or 'BLAS unknown'} (threads unknown)")
     parts.append(f"numpy {v['numpy']}")
@@ -254,4 +257,6 @@ def one_line(d):
         sizes = (tf_threads.get("intra_op"), tf_threads.get("inter_op"))
         pools_text = "" if not any(sizes) else f" (intra-op {sizes[0] or 'default'}, inter-op {sizes[1] or 'default'})"
         parts += [f"TensorFlow {v['tensorflow']}{pools_text}", f"Keras {v.get('keras')}"]
+    if v.get("hypothesis"):  # the generator of every parity example: its version changes the examples drawn
+        parts.append(f"hypothesis {v['hypothesis']}")
     return ", ".join(parts)
