@@ -56,6 +56,9 @@ class Optimizer:
 
     #: Names of the arrays kept per parameter, in :meth:`slots` order (Keras's variable names).
     slot_names = ()
+    #: Least value a slot may hold (Adam's second moment is a mean of squares: never negative);
+    #: :meth:`slot_problem` checks a slot to be restored against it.
+    slot_minimum = {}
 
     def __init__(self, learning_rate, block=BLOCK):
         self.learning_rate = _check_number(learning_rate, "learning_rate", 0.0, math.inf, type(self).__name__)
@@ -63,6 +66,28 @@ class Optimizer:
         self.block = block
         self._state = {}     # id(param) -> (param, state arrays)
         self._scratch = {}   # (array module, dtype) -> one reusable scratch buffer
+
+    @property
+    def iterations(self):
+        """Steps taken so far (Keras's ``optimizer.iterations``); Adam's bias correction uses it."""
+        return self._iterations
+
+    @iterations.setter
+    def iterations(self, value):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 2**62:
+            raise ValueError(f"{type(self).__name__}: iterations must be an integer in [0, 2**62), got {value!r:.80}")
+        self._iterations = int(value)
+
+    def slot_problem(self, name, value):
+        """Why ``value`` cannot be restored as slot ``name`` (not finite, or below
+        :attr:`slot_minimum`), or None if it can."""
+        xp = get_array_module(value)
+        if not bool(xp.all(xp.isfinite(value))):
+            return "holds NaN or infinite values"
+        low = self.slot_minimum.get(name)
+        if low is not None and value.size and float(value.min()) < low:
+            return f"holds values below {low} (its least is {float(value.min())!r})"
+        return None
 
     def slots(self, param):
         """The state arrays of ``param`` (one per name in :attr:`slot_names`), created as zeros of
@@ -180,6 +205,7 @@ class Adam(Optimizer):
     """
 
     slot_names = ("momentum", "velocity")  # m and v, Keras's names
+    slot_minimum = {"velocity": 0.0}        # v is a running mean of g**2
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, block=BLOCK):
         super().__init__(learning_rate, block)
