@@ -312,13 +312,10 @@ class Sequential:
 def load_model(path):
     """Rebuild the model saved at ``path``: architecture, weights, and the optimizer with its state
     (compiling it with the same loss is up to the caller: ``model.compile(model.optimizer, loss)``).
-    Raises :class:`~numpy_nn.checkpoint.CheckpointError` for a file that cannot be used."""
-    header, arrays = checkpoint.read_checkpoint(path)
-    model = Sequential(checkpoint.layers_from_header(path, header), seed=header.get("seed"),
-                       name=str(header.get("name", "sequential")))
-    try:
-        model.build(tuple(header["input_shape"]), header["dtype"])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: the saved architecture does not build for input {header['input_shape']}: {e}") from None
-    checkpoint.assign(path, model, header, arrays)
+    The whole file is checked before the model is built (see :mod:`numpy_nn.checkpoint`); raises
+    :class:`~numpy_nn.checkpoint.CheckpointError` for a file that cannot be used."""
+    saved = checkpoint.open_checkpoint(path)
+    model = Sequential(saved.layers, seed=saved.header["seed"], name=saved.header["name"])
+    checkpoint.build_model(path, model, saved.header)
+    checkpoint.assign(path, model, saved)
     return model

@@ -6,8 +6,10 @@ whatever the zip, zlib or ``.npy`` parsers raise. :class:`NpzReader` instead rea
 array data is decompressed or allocated:
 
 1. the archive's member list (names, declared sizes, compression methods; a duplicate name, a
-   method other than stored or deflate, or a declared size no deflate stream of that compressed
-   size can produce is refused);
+   method other than stored or deflate (or than stored alone, with ``compressed=False``), a member
+   whose compressed bytes would lie beyond the end of the file, or a declared size no deflate
+   stream of that compressed size can produce is refused: so with ``compressed=False`` no member
+   can make the reader allocate more than the file's own size);
 2. each member's ``.npy`` header only (magic, version, shape, dtype, order: at most a few hundred
    bytes are decompressed), checked to describe exactly the member's declared size.
 
@@ -19,6 +21,7 @@ in bounded chunks; a stream that ends early, runs long or fails its CRC is refus
 """
 from __future__ import annotations
 
+import os
 import zipfile
 import zlib
 from typing import NamedTuple
@@ -51,11 +54,15 @@ class NpzReader:
     ``npz.read(name)`` for the arrays the caller has decided to accept.
 
     ``error(message)`` must return the exception to raise (it should name the file);
-    ``allowed_kinds`` restricts the dtypes (NumPy kind letters; object arrays are never allowed)."""
+    ``allowed_kinds`` restricts the dtypes (NumPy kind letters; object arrays are never allowed);
+    ``compressed=False`` accepts stored members only (``numpy.savez``'s, not ``savez_compressed``'s)."""
 
-    def __init__(self, path, error, allowed_kinds="biuf"):
+    def __init__(self, path, error, allowed_kinds="biuf", compressed=True):
         self.path, self.error, self.allowed_kinds = path, error, allowed_kinds
+        self._methods = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) if compressed else (zipfile.ZIP_STORED,)
+        self._zip = None
         try:
+            self._size = os.path.getsize(path)
             self._zip = zipfile.ZipFile(path)
         except (MemoryError,) + _READ_ERRORS as e:
             raise error(f"not a readable .npz archive ({type(e).__name__}: {e})"[:300]) from None
@@ -75,9 +82,13 @@ class NpzReader:
                 raise self.error(f"member {name!r:.80} is not an .npy array at the archive's top level")
             if name[:-4] in members:
                 raise self.error(f"member {name!r:.80} appears twice in the archive")
-            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            if info.compress_type not in self._methods:
+                allowed = "stored and deflate are" if len(self._methods) == 2 else "stored (uncompressed) is"
                 raise self.error(f"member {name!r:.80} uses compression method {info.compress_type} "
-                                 "(only stored and deflate are read)")
+                                 f"(only {allowed} read)")
+            if info.header_offset + info.compress_size > self._size:
+                raise self.error(f"member {name!r:.80} claims {info.compress_size:,} bytes at offset "
+                                 f"{info.header_offset:,}, beyond the end of the {self._size:,}-byte file")
             limit = info.compress_size if info.compress_type == zipfile.ZIP_STORED else \
                 DEFLATE_MAX_RATIO * info.compress_size + 64
             if info.file_size > limit:

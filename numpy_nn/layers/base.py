@@ -43,6 +43,29 @@ def to_snake_case(name):
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+def check_name(name, owner):
+    """A layer's ``name``: None (a default is chosen) or a non-empty string."""
+    if name is not None and (not isinstance(name, str) or not name):
+        raise TypeError(f"{owner}: name must be a non-empty string or None, got {name!r:.80}")
+    return name
+
+
+def check_seed(seed, owner):
+    """A layer's ``seed``: None or an integer in [0, 2**63) (numpy integers are accepted)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ValueError(f"{owner}: seed must be None or an integer in [0, 2**63), got {seed!r:.80}")
+    return int(seed)
+
+
+def check_bool(value, what, owner):
+    """A flag such as ``use_bias``: True or False (a checkpoint's ``"abc"`` must not count as True)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {what} must be True or False, got {value!r:.80}")
+    return bool(value)
+
+
 def unique_name(cls_name):
     """``dense`` the first time, then ``dense_1``, ``dense_2``, ... (one counter per name, as Keras)."""
     base = to_snake_case(cls_name)
@@ -53,30 +76,104 @@ def unique_name(cls_name):
 class Layer:
     """Base class: the shape bookkeeping, the lazy build, ``params``/``state``/``grads``.
 
-    A subclass writes ``_build(rng)`` (create its weights), ``compute_output_shape``, ``get_config``
-    and the pair ``_forward(x, training) -> y`` / ``_backward(dout, need_dx) -> dx or None``."""
+    A subclass writes ``param_shapes`` (the weights' shapes, from the input's) and
+    ``initial_weights`` (their starting values), ``compute_output_shape``, ``get_config`` and the pair ``_forward(x, training) -> y`` / ``_backward(dout, need_dx) -> dx or None``."""
 
     #: This layer's own random generator, for layers that draw random numbers while training.
     rng = None
 
     def __init__(self, name=None, seed=None):
-        self.name = name or unique_name(type(self).__name__)
-        self.seed = seed
+        self.name = check_name(name, type(self).__name__) or unique_name(type(self).__name__)
+        self.seed = check_seed(seed, type(self).__name__)
         self.params, self.state, self.grads = {}, {}, {}
         self.built = False
         self.input_shape = None  # without the batch axis
         self.dtype = None
 
+    #: True for a layer that keeps its own generator in ``rng`` once built (its state is checkpointed).
+    keeps_rng = False
+
     # --- building -------------------------------------------------------------------------
+    def param_shapes(self, input_shape):
+        """``{key: shape}`` of the trainable weights this layer builds for inputs of shape
+        ``(batch,) + input_shape``, in :attr:`weights` order; ValueError if it cannot take such
+        inputs. Shapes only, nothing is allocated: :meth:`build` uses it, and checkpoints use it
+        to check a file's arrays against the architecture before reading any of them."""
+        return {}
+
+    def state_shapes(self, input_shape):
+        """``{key: shape}`` of the non-trainable weights (none for every layer so far)."""
+        return {}
+
+    def weight_shapes(self, input_shape):
+        """``(param_shapes, state_shapes)`` for inputs of shape ``(batch,) + input_shape``; ValueError
+        if the layer cannot take them. The library's layers allocate nothing here; a layer written
+        against the older ``_build(rng)`` hook (it creates its arrays itself) is built on a scratch
+        copy to learn them, so give it ``param_shapes`` to have a checkpoint checked unallocated."""
+        input_shape = tuple(int(d) for d in input_shape)
+        if not self._builds_itself():
+            return self.param_shapes(input_shape), self.state_shapes(input_shape)
+        scratch = type(self)(**self.get_config())
+        scratch.build(input_shape, np.float64, rng=np.random.default_rng(0))
+        return ({k: w.shape for k, w in scratch.params.items()},
+                {k: w.shape for k, w in scratch.state.items()})
+
     def build(self, input_shape, dtype=np.float32, rng=None):
-        """Create the weights for inputs of shape ``(batch,) + input_shape``; ``rng`` defaults to the layer's seed."""
-        self.input_shape, self.dtype = tuple(int(d) for d in input_shape), np.dtype(dtype)
-        self._build(np.random.default_rng(self.seed if rng is None else rng))
+        """Create the weights for inputs of shape ``(batch,) + input_shape``; ``rng`` defaults to the
+        layer's seed. Atomic: every shape is checked before anything is allocated, and the layer
+        changes only once everything is made, so a failed build leaves it unbuilt and rebuildable."""
+        input_shape, dtype = tuple(int(d) for d in input_shape), np.dtype(dtype)
+        rng = np.random.default_rng(self.seed if rng is None else rng)
+        if self._builds_itself():
+            return self._build_with_hook(input_shape, dtype, rng)
+        param_shapes, state_shapes = self.param_shapes(input_shape), self.state_shapes(input_shape)
+        output_shape = self.compute_output_shape(input_shape)
+        weights = self.initial_weights({**param_shapes, **state_shapes}, dtype, rng)
+        own_rng = self._make_rng(rng) if self.keeps_rng else None
+        # Nothing below can fail: the layer changes all at once.
+        self.params = {k: weights[k] for k in param_shapes}
+        self.state = {k: weights[k] for k in state_shapes}
+        self.input_shape, self.dtype, self.output_shape = input_shape, dtype, output_shape
+        if self.keeps_rng:
+            self.rng = own_rng
         self.built = True
-        self.output_shape = self.compute_output_shape(self.input_shape)
+
+    def unbuild(self):
+        """Back to the state before :meth:`build` (no weights, no input shape): what a checkpoint
+        load does to the layers it built when it fails afterwards."""
+        self.params, self.state, self.grads = {}, {}, {}
+        self.input_shape = self.dtype = None
+        self.__dict__.pop("output_shape", None)
+        self.__dict__.pop("rng", None)
+        self.built = False
+
+    def initial_weights(self, shapes, dtype, rng):
+        """``{key: array}``: the starting value of each weight in ``shapes`` (drawn from ``rng``)."""
+        return {}
+
+    def _make_rng(self, rng):
+        """The layer's own generator (for :attr:`keeps_rng` layers), seeded from ``rng``."""
+        raise NotImplementedError
+
+    def _builds_itself(self):
+        return type(self)._build is not Layer._build
+
+    def _build_with_hook(self, input_shape, dtype, rng):
+        """The older hook: ``_build(rng)`` fills ``params``/``state`` from ``input_shape``/``dtype``;
+        undone if it or the output shape fails."""
+        self.input_shape, self.dtype, self.params, self.state = input_shape, dtype, {}, {}
+        try:
+            self._build(rng)
+            self.output_shape = self.compute_output_shape(input_shape)
+        except BaseException:
+            self.input_shape = self.dtype = None
+            self.params, self.state = {}, {}
+            raise
+        self.built = True
 
     def _build(self, rng):
-        pass
+        """Older hook for custom layers (see :meth:`_build_with_hook`); the library's layers use
+        :meth:`param_shapes` and :meth:`initial_weights` instead."""
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -143,6 +240,8 @@ _ACTIVATIONS = {
 
 
 def check_activation(activation):
+    if activation is not None and not isinstance(activation, str):
+        raise TypeError(f"activation must be None or a string, got {activation!r:.80}")
     if activation in (None, "linear"):
         return None
     if activation not in _ACTIVATIONS:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from .. import functional as F
 from .. import initializers
 from ..functional._checks import check_padding, pair
-from .base import ActivationLayer, Layer
+from .base import ActivationLayer, Layer, check_bool
 from .core import positive_int
 
 
@@ -18,17 +18,23 @@ class Conv2D(ActivationLayer):
         self.kernel_size = pair(kernel_size, "kernel_size", "Conv2D")
         self.strides = pair(strides, "strides", "Conv2D")
         self.padding = check_padding(padding, "Conv2D")
-        self.use_bias = use_bias
+        self.use_bias = check_bool(use_bias, "use_bias", "Conv2D")
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
 
-    def _build(self, rng):
-        if len(self.input_shape) != 3:
-            raise ValueError(f"Conv2D '{self.name}': expects 4-D NHWC input (batch, height, width, channels), got shape (batch, {', '.join(map(str, self.input_shape))})")
-        shape = self.kernel_size + (self.input_shape[2], self.filters)
-        self.params["kernel"] = self.kernel_initializer(shape, self.dtype, rng)
+    def param_shapes(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"Conv2D '{self.name}': expects 4-D NHWC input (batch, height, width, channels), got shape (batch, {', '.join(map(str, input_shape))})")
+        shapes = {"kernel": self.kernel_size + (input_shape[2], self.filters)}
         if self.use_bias:
-            self.params["bias"] = self.bias_initializer((self.filters,), self.dtype, rng)
+            shapes["bias"] = (self.filters,)
+        return shapes
+
+    def initial_weights(self, shapes, dtype, rng):
+        weights = {"kernel": self.kernel_initializer(shapes["kernel"], dtype, rng)}
+        if self.use_bias:
+            weights["bias"] = self.bias_initializer(shapes["bias"], dtype, rng)
+        return weights
 
     def compute_output_shape(self, input_shape):
         (oh, ow), _ = F.output_geometry(input_shape[:2], self.kernel_size, self.strides, self.padding, f"Conv2D '{self.name}'")

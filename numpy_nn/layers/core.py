@@ -1,11 +1,13 @@
 """Dense, Flatten, Dropout and the activation layers ReLU and Softmax."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import functional as F
 from .. import initializers
-from .base import ActivationLayer, Layer
+from .base import ActivationLayer, Layer, check_bool
 
 
 def positive_int(value, what, owner):
@@ -20,16 +22,24 @@ class Dense(ActivationLayer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", name=None, seed=None):
         super().__init__(activation, name, seed)
-        self.units, self.use_bias = positive_int(units, "units", "Dense"), use_bias
+        self.units = positive_int(units, "units", "Dense")
+        self.use_bias = check_bool(use_bias, "use_bias", "Dense")
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
 
-    def _build(self, rng):
-        if len(self.input_shape) != 1:
-            raise ValueError(f"Dense '{self.name}': expects 2-D input (batch, features), got shape (batch, {', '.join(map(str, self.input_shape))}); add a Flatten layer first")
-        self.params["kernel"] = self.kernel_initializer((self.input_shape[0], self.units), self.dtype, rng)
+    def param_shapes(self, input_shape):
+        if len(input_shape) != 1:
+            raise ValueError(f"Dense '{self.name}': expects 2-D input (batch, features), got shape (batch, {', '.join(map(str, input_shape))}); add a Flatten layer first")
+        shapes = {"kernel": (input_shape[0], self.units)}
         if self.use_bias:
-            self.params["bias"] = self.bias_initializer((self.units,), self.dtype, rng)
+            shapes["bias"] = (self.units,)
+        return shapes
+
+    def initial_weights(self, shapes, dtype, rng):
+        weights = {"kernel": self.kernel_initializer(shapes["kernel"], dtype, rng)}
+        if self.use_bias:
+            weights["bias"] = self.bias_initializer(shapes["bias"], dtype, rng)
+        return weights
 
     def compute_output_shape(self, input_shape):
         return (self.units,)
@@ -52,7 +62,7 @@ class Flatten(Layer):
     """(batch, d1, d2, ...) -> (batch, d1*d2*...), in row-major (H, W, C) order."""
 
     def compute_output_shape(self, input_shape):
-        return (int(np.prod(input_shape, dtype=np.int64)),)
+        return (math.prod(input_shape),)  # Python integers: no overflow whatever the shape
 
     def _forward(self, x, training):
         y, self._cache = F.flatten_forward(x)
@@ -69,6 +79,8 @@ class Dropout(Layer):
     training-mode forward (tests, cross-framework runs); ``layer.last_mask`` is the mask the last
     training-mode forward applied (None at inference)."""
 
+    keeps_rng = True
+
     def __init__(self, rate, name=None, seed=None):
         super().__init__(name=name, seed=seed)
         if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating, np.integer)) or not 0 <= rate < 1:
@@ -77,10 +89,10 @@ class Dropout(Layer):
         self.mask = None
         self.last_mask = None
 
-    def _build(self, rng):
+    def _make_rng(self, rng):
         # A generator of its own, seeded from the model's: masks are reproducible from the model's
         # seed, and the layer's generator state can be saved and restored with a checkpoint.
-        self.rng = np.random.default_rng(int(rng.integers(2**63)))
+        return np.random.default_rng(int(rng.integers(2**63)))
 
     def get_config(self):
         return {"rate": self.rate, "name": self.name}
