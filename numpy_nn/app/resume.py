@@ -77,56 +77,118 @@ class ResumePoint:
         return next(iter(self.paths.values()))
 
 
+#: Bounds no real run comes near (they keep hostile values from overflowing later arithmetic).
+MAX_EPOCHS, MAX_SEED, MAX_COUNT = 2**31, 2**128, 2**62
+_STATE = "header field training_state"
+
+
+class _Bad(Exception):
+    """One bad training-state field (path relative to ``training_state``) and what is wrong."""
+
+    def __init__(self, field, problem):
+        super().__init__(f"{_STATE}.{field}: {problem}")
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _int(container, field, low, high, where=None):
+    value = container.get(field)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value < high:
+        raise _Bad(field if where is None else f"{where}.{field}", f"must be an integer in [{low}, {high if high < 2**31 else f'2**{high.bit_length() - 1}'}), "
+                          f"got {_short(value)}")
+    return value
+
+
+def _is_number(value):
+    """A finite JSON number that a float can hold (a 400-digit integer cannot)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return bool(np.isfinite(float(value)))
+    except OverflowError:
+        return False
+
+
+def _numbers(container, field, length=None, where=None):
+    values = container.get(field)
+    path = field if where is None else f"{where}.{field}"
+    if not isinstance(values, list) or not all(_is_number(v) for v in values):
+        raise _Bad(path, f"must be a list of finite numbers, got {_short(values)}")
+    if length is not None and len(values) != length:
+        raise _Bad(path, f"has {len(values)} values, expected {length}")
+    return values
+
+
+def _check_data(data):
+    """``training_state.data``: the training set's description (see ``numpy_nn.app.cli`` and the
+    driver): its SHA-256 and size always; ``limit``, ``location``, ``source`` when the CLI wrote them."""
+    if not isinstance(data, dict):
+        raise _Bad("data", f"must be an object, got {_short(data)}")
+    sha = data.get("sha256")
+    if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise _Bad("data.sha256", f"must be 64 lower-case hex digits, got {_short(sha)}")
+    _int(data, "train_images", 1, MAX_COUNT, where="data")
+    if data.get("limit") is not None:
+        _int(data, "limit", 1, MAX_COUNT, where="data")
+    for key in ("location", "source"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise _Bad(f"data.{key}", f"must be a string or null, got {_short(data[key])}")
+
+
+def _check_history(history, epoch):
+    """``training_state.history``: the curves so far, one value per epoch for the ``epoch_*`` ones."""
+    if not isinstance(history, dict):
+        raise _Bad("history", f"must be an object, got {_short(history)}")
+    for key in BackendRun.HISTORY:
+        _numbers(history, key, epoch if key.startswith("epoch") else None, where="history")
+    if len(history["step_loss"]) != len(history["step_accuracy"]):
+        raise _Bad("history.step_accuracy", f"has {len(history['step_accuracy'])} values, step_loss "
+                                            f"{len(history['step_loss'])}")
+
+
 def _check_training_state(path, state, name, backend, backends):
-    """The training_state of a checkpoint written by :func:`~numpy_nn.app.driver.train_model`;
-    CheckpointError otherwise."""
+    """The training_state of a checkpoint written by :func:`~numpy_nn.app.driver.train_model`, every
+    field the resume uses typed and ranged; CheckpointError naming the field otherwise."""
     def fail(what):
         raise CheckpointError(f"{path}: {what}")
 
-    def is_int(v, low):
-        return isinstance(v, int) and not isinstance(v, bool) and v >= low
-
     if not isinstance(state, dict) or state.get("format") != TRAIN_STATE_FORMAT:
         fail("no training state: not written by `numpy-nn train --save`, cannot resume from it")
-    if state.get("version") != TRAIN_STATE_VERSION:
-        fail(f"training state version {state.get('version')!r} is not supported (expected {TRAIN_STATE_VERSION})")
+    if state.get("version") != TRAIN_STATE_VERSION or isinstance(state.get("version"), bool):
+        fail(f"training state version {_short(state.get('version'))} is not supported (expected {TRAIN_STATE_VERSION})")
     if state.get("model") != name or state.get("backend") != backend:
-        fail(f"holds model {state.get('model')!r} trained by {state.get('backend')!r}, not {name!r} by {backend!r}")
-    if state.get("run_backends") != list(backends):
-        fail(f"was saved by a run of {'+'.join(map(str, state.get('run_backends') or ['?']))}, this run trains "
+        fail(f"holds model {_short(state.get('model'))} trained by {_short(state.get('backend'))}, "
+             f"not {name!r} by {backend!r}")
+    run_backends = state.get("run_backends")
+    if run_backends != list(backends):
+        saved = "+".join(map(str, run_backends)) if isinstance(run_backends, list) else _short(run_backends)
+        fail(f"was saved by a run of {saved}, this run trains "
              f"{'+'.join(backends)}: the frameworks of a run resume together (same --backend as the saved run)")
-    epoch = state.get("epoch")
-    if not is_int(epoch, 1) or not is_int(state.get("epochs"), epoch):
-        fail(f"training state: epoch {epoch!r} of {state.get('epochs')!r} is not a valid pair of epoch counts")
-    if not (is_int(state.get("seed"), 0) and is_int(state.get("batch_size"), 1)):
-        fail("training state: seed or batch_size missing or invalid")
-    lr = state.get("learning_rate")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not np.isfinite(lr) or lr <= 0:
-        fail(f"training state: learning_rate {lr!r} is not a positive number")
-    data = state.get("data")
-    if not isinstance(data, dict) or not isinstance(data.get("sha256"), str) or not is_int(data.get("train_images"), 1):
-        fail("training state: the description of the training data is missing")
-    history = state.get("history")
-    if not isinstance(history, dict):
-        fail("training state: no history")
-    def numbers(values):
-        return isinstance(values, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    try:
+        _check_state_fields(state, backend, len(backends))
+    except _Bad as e:
+        fail(str(e))
 
-    for key in BackendRun.HISTORY:
-        values = history.get(key)
-        if not numbers(values):
-            fail(f"training state: history {key!r} missing or not a list of numbers")
-        if key.startswith("epoch") and len(values) != epoch:
-            fail(f"training state: history {key!r} has {len(values)} values for {epoch} epochs")
-    if len(history["step_loss"]) != len(history["step_accuracy"]):
-        fail("training state: history step_loss and step_accuracy differ in length")
-    diffs = state.get("epoch_weight_diff")
-    if not numbers(diffs):
-        fail("training state: epoch_weight_diff missing or not a list of numbers")
+
+def _check_state_fields(state, backend, n_backends):
+    epoch = _int(state, "epoch", 1, MAX_EPOCHS)
+    _int(state, "epochs", epoch, MAX_EPOCHS)
+    _int(state, "seed", 0, MAX_SEED)
+    _int(state, "batch_size", 1, MAX_COUNT)
+    lr = state.get("learning_rate")
+    if not _is_number(lr) or lr <= 0:
+        raise _Bad("learning_rate", f"must be a finite number > 0, got {_short(lr)}")
+    _check_data(state.get("data"))
+    _check_history(state.get("history"), epoch)
+    _numbers(state, "epoch_weight_diff", epoch if n_backends == 2 else 0)
     if backend == "tf":
         keras_state = state.get("keras")
         if not isinstance(keras_state, dict) or not isinstance(keras_state.get("non_trainable"), list):
-            fail("training state: the Keras side's state is missing")
+            raise _Bad("keras", f"must be an object with a list non_trainable (the Keras side's state), "
+                                f"got {_short(keras_state)}")
 
 
 def load_checkpoint(path, name, backend, backends=None):
