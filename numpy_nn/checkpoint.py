@@ -100,8 +100,8 @@ def _plan(header, error):
     implied = _implied_weights(layers, header["input_shape"], error)
     declared = [tuple(spec["shape"]) for spec in header["weights"]]
     if declared != [shape for shape, _, _ in implied]:
-        raise error(f"header field weights: {declared} are not the weights the layers build for input_shape "
-                    f"{header['input_shape']}: {[shape for shape, _, _ in implied]}"[:600])
+        raise error(f"header field weights: shapes {[list(s) for s in declared]} are not the weights the layers "
+                    f"build for input_shape {header['input_shape']}: {[list(s) for s, _, _ in implied]}"[:600])
     optimizer = _optimizer(header["optimizer"], error)
     weights = [(f"weight_{k:03d}", shape, label) for k, (shape, label, _) in enumerate(implied)]
     slot_names = optimizer.slot_names if optimizer is not None else ()

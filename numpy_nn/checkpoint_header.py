@@ -99,7 +99,7 @@ def _bound(n):
 def _fields(value, path, names):
     """``value`` must be a JSON object with exactly the keys ``names``."""
     if not isinstance(value, dict):
-        raise HeaderProblem(path, f"must be an object with fields {list(names)}, got {_short(value)}")
+        raise HeaderProblem(path or "(top level)", f"must be an object with fields {list(names)}, got {_short(value)}")
     missing = [k for k in names if k not in value]
     unknown = [k for k in value if k not in names]
     if missing:
