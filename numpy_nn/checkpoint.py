@@ -272,7 +272,7 @@ def open_checkpoint(path):
     if not path.is_file():
         raise error("no such checkpoint file")
     try:
-        with NpzReader(path, error, allowed_kinds="uf", compressed=False) as npz:
+        with NpzReader(path, error, allowed_kinds="uf", compressed=False, what=".npz checkpoint") as npz:
             header = parse_header(_header_bytes(npz, error), error)
             plan = _plan(header, error)
             _check_members({n: (h.shape, h.dtype) for n, h in npz.headers.items() if n != "header"}, plan, error)

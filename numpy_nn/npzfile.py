@@ -55,9 +55,10 @@ class NpzReader:
 
     ``error(message)`` must return the exception to raise (it should name the file);
     ``allowed_kinds`` restricts the dtypes (NumPy kind letters; object arrays are never allowed);
-    ``compressed=False`` accepts stored members only (``numpy.savez``'s, not ``savez_compressed``'s)."""
+    ``compressed=False`` accepts stored members only (``numpy.savez``'s, not ``savez_compressed``'s);
+    ``what`` names the file in the message for a file that is no zip at all."""
 
-    def __init__(self, path, error, allowed_kinds="biuf", compressed=True):
+    def __init__(self, path, error, allowed_kinds="biuf", compressed=True, what=".npz archive"):
         self.path, self.error, self.allowed_kinds = path, error, allowed_kinds
         self._methods = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) if compressed else (zipfile.ZIP_STORED,)
         self._zip = None
@@ -65,7 +66,7 @@ class NpzReader:
             self._size = os.path.getsize(path)
             self._zip = zipfile.ZipFile(path)
         except (MemoryError,) + _READ_ERRORS as e:
-            raise error(f"not a readable .npz archive ({type(e).__name__}: {e})"[:300]) from None
+            raise error(f"not a readable {what} ({type(e).__name__}: {e})"[:300]) from None
         try:
             self._infos = self._check_members(self._zip.infolist())
             self.headers = {name: self._read_header(name, info) for name, info in self._infos.items()}
