@@ -336,10 +336,18 @@ def _mutated(header, path, hostile):
     return text.replace(json.dumps(_MARK), HOSTILE[hostile]) if hostile in _AS_TEXT else text
 
 
+#: Valid-looking settings that load and then make one step write NaN: ``Adam(epsilon=0)`` divides
+#: 0 by 0 where a gradient is exactly zero. The optimizer accepts it (optimizers.py, helper B's: it
+#: should refuse epsilon <= 0); once it does, this case is refused at load and the set is empty.
+KNOWN_NON_FINITE_STEPS = {"optimizer.config.epsilon = 0"}
+
+
 def _usable(model, x, y):
-    """A loaded model trains one step without an unexpected exception."""
+    """A loaded model trains one step without an exception; returns whether its weights stay finite."""
     model.compile(model.optimizer if model.optimizer is not None else "sgd", LOSS)
-    model.train_on_batch(x.astype(model.layers[0].dtype), y)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        model.train_on_batch(x.astype(model.layers[0].dtype), y)
+    return all(np.all(np.isfinite(w)) for w in model.get_weights())
 
 
 def test_every_header_path_times_every_hostile_value_only_raises_checkpoint_error(saved, tmp_path):
@@ -348,7 +356,7 @@ def test_every_header_path_times_every_hostile_value_only_raises_checkpoint_erro
     cases += [(p, "delete") for p in _json_paths(header) if p and isinstance(p[-1], str)]
     x, y = np.linspace(0, 1, 72, dtype=np.float32).reshape(2, 6, 6, 1), np.array([0, 2])
     target = _trained(seed=7)
-    outcomes = {"refused": 0, "loaded": 0}
+    outcomes, non_finite = {"refused": 0, "loaded": 0}, set()
     start = time.perf_counter()
     for k, (where, hostile) in enumerate(cases):
         bad = _write(tmp_path / f"f{k % 4}.npz", None, arrays, header_text=_mutated(header, where, hostile))
@@ -360,17 +368,21 @@ def test_every_header_path_times_every_hostile_value_only_raises_checkpoint_erro
             outcomes["refused"] += 1
         else:
             outcomes["loaded"] += 1
-            _usable(loaded, x, y)
+            if not _usable(loaded, x, y):
+                non_finite.add(label)
         before = _snapshot(target)
         try:
             target.load_weights(bad)
         except CheckpointError:
             assert _snapshot(target) == before, label
         else:
-            _usable(target, x, y)
+            if not _usable(target, x, y):
+                non_finite.add(label)
+            target = _trained(seed=7)  # the next case starts from a clean, trained model again
     elapsed = time.perf_counter() - start
     print(f"structural fuzz: {len(cases)} cases ({outcomes}), {elapsed:.1f} s")
     assert len(cases) > 1000 and outcomes["refused"] > 0.8 * len(cases)
+    assert non_finite <= KNOWN_NON_FINITE_STEPS, non_finite
     assert elapsed < 60
 
 
@@ -560,3 +572,14 @@ def test_every_training_state_field_is_checked_before_resuming(train_checkpoint,
         resume.load_checkpoint(bad, "mlp", "numpy")
     assert str(info.value).startswith(str(bad)) and words in str(info.value), str(info.value)
     resume.load_checkpoint(path, "mlp", "numpy")  # the untouched file resumes
+
+
+def test_a_file_whose_input_does_not_fit_the_conv_is_a_checkpoint_error_and_builds_nothing(saved, tmp_path):
+    path, header, arrays = saved
+    header = copy.deepcopy(header)
+    header["input_shape"] = [2, 2, 1]  # a 3x3 kernel with padding='valid' does not fit
+    bad = _write(tmp_path / "small-input.npz", header, arrays)
+    model = nn.Sequential([Conv2D(2, 3, activation="relu"), MaxPooling2D(2), Dropout(0.5), Flatten(), Dense(3)])
+    with pytest.raises(CheckpointError, match=r"layers\[0\]: the architecture does not build for input_shape \[2, 2, 1\]"):
+        model.load_weights(bad)
+    assert not any(layer.built for layer in model.layers)
