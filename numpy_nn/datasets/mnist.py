@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +11,8 @@ import numpy as np
 
 from .download import MNIST_FILES, default_cache_dir, download_mnist
 from .errors import DataError, abspath, data_error
-from .idx import read_idx
+from ..npzfile import NpzReader
+from .idx import IdxReader
 
 #: The bundled stratified sample, the last resort of :func:`load_mnist`.
 SAMPLE_PATH = Path(__file__).resolve().parent.parent / "data" / "mnist_sample.npz"
@@ -58,58 +57,93 @@ def _folder_layout(folder):
     return None, [MNIST_FILES[role] for role, p in found.items() if p is None]
 
 
-def _check_split(images, labels, images_path, labels_path):
-    """Validate one split: uint8 (N, 28, 28) images, uint8 (N,) labels in 0..9."""
-    if images.dtype != np.uint8:
-        raise data_error(images_path, f"wrong dtype: expected uint8 images, got {images.dtype}")
-    if images.ndim != 3:
+def _native(dtype):
+    """``dtype`` in native byte order, so messages say ``int32``, not ``>i4``."""
+    return dtype.newbyteorder("=")
+
+
+def _check_split_headers(images, labels, images_path, labels_path):
+    """Validate one split from its headers alone, before any data is read.
+
+    ``images`` and ``labels`` are ``(dtype, shape)`` pairs (from IDX headers or ``.npy`` headers).
+    Checked: uint8 images of shape (N, 28, 28) with N >= 1 (an empty split would train on nothing
+    or divide by zero later), uint8 labels of shape (N,) with the same N. Checking both files of a
+    split before reading either means a file whose size is honest but wrong for MNIST is never
+    decoded, and a labels file cannot make the loader allocate more than its images file allows.
+    """
+    (images_dtype, images_shape), (labels_dtype, labels_shape) = images, labels
+    if images_dtype != np.uint8:
+        raise data_error(images_path, f"wrong dtype: expected uint8 images, got {_native(images_dtype)}")
+    if len(images_shape) != 3:
         raise data_error(images_path, f"wrong dims: expected 3-D images (N, 28, 28), "
-                                      f"got shape {images.shape}")
-    if images.shape[1:] != IMAGE_SHAPE:
+                                      f"got shape {tuple(images_shape)}")
+    if tuple(images_shape[1:]) != IMAGE_SHAPE:
         raise data_error(images_path, f"wrong dims: expected images of 28x28, "
-                                      f"got {images.shape[1]}x{images.shape[2]}")
-    if labels.dtype != np.uint8:
-        raise data_error(labels_path, f"wrong dtype: expected uint8 labels, got {labels.dtype}")
-    if labels.ndim != 1:
-        raise data_error(labels_path, f"wrong dims: expected 1-D labels (N,), got shape {labels.shape}")
-    if len(labels) != len(images):
-        raise data_error(labels_path, f"count mismatch: {len(labels):,} labels but {images_path} "
-                                      f"holds {len(images):,} images")
+                                      f"got {images_shape[1]}x{images_shape[2]}")
+    if images_shape[0] == 0:
+        raise data_error(images_path, "count: 0 images (a MNIST split needs at least one)")
+    if labels_dtype != np.uint8:
+        raise data_error(labels_path, f"wrong dtype: expected uint8 labels, got {_native(labels_dtype)}")
+    if len(labels_shape) != 1:
+        raise data_error(labels_path, f"wrong dims: expected 1-D labels (N,), "
+                                      f"got shape {tuple(labels_shape)}")
+    if labels_shape[0] != images_shape[0]:
+        raise data_error(labels_path, f"count mismatch: {labels_shape[0]:,} labels but {images_path} "
+                                      f"holds {images_shape[0]:,} images")
+
+
+def _check_labels(labels, labels_path):
+    """Validate the label values once read: digits 0..9."""
     bad = labels >= NUM_CLASSES
     if bad.any():
         raise data_error(labels_path, f"labels out of range: expected 0..9, found {int(labels.max())} "
                                       f"({int(bad.sum()):,} labels outside 0..9)")
 
 
+def _load_idx_split(images_path, labels_path):
+    """One split from its two IDX files: both headers checked, then both read."""
+    with IdxReader(images_path) as images, IdxReader(labels_path) as labels:
+        _check_split_headers((images.header.dtype, images.header.dims),
+                             (labels.header.dtype, labels.header.dims),
+                             images.path, labels.path)
+        x, y = images.read(), labels.read()
+    _check_labels(y, abspath(labels_path))
+    return x, y
+
+
 def _load_idx_folder(paths):
-    arrays = {role: read_idx(p) for role, p in paths.items()}
-    for split in ("train", "test"):
-        _check_split(arrays[f"x_{split}"], arrays[f"y_{split}"],
-                     abspath(paths[f"x_{split}"]), abspath(paths[f"y_{split}"]))
-    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+    return tuple(_load_idx_split(paths[f"x_{split}"], paths[f"y_{split}"])
+                 for split in ("train", "test"))
 
 
 def _load_npz(path):
-    """Load and validate a Keras-style ``mnist.npz`` (never unpickles)."""
+    """Load and validate a Keras-style ``mnist.npz`` through :class:`~numpy_nn.npzfile.NpzReader`.
+
+    Before any array data is decompressed: the archive's member list and each member's ``.npy``
+    header (NpzReader: no pickles, sizes the compressed sizes can hold), then the four keys and,
+    per split, dtypes and shapes (:func:`_check_split_headers`). Only then are the four arrays
+    read, each allocated once; then the label values are checked. Extra members are ignored.
+    """
     path = abspath(path)
     if not os.path.isfile(path):
         raise data_error(path, "missing: no such file")
     keys = tuple(MNIST_FILES)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in keys if k not in npz.files]
-            if missing:
-                raise data_error(path, f"missing key(s) {', '.join(missing)} "
-                                       f"(expected {', '.join(keys)})")
-            arrays = {k: npz[k] for k in keys}
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
-        # ValueError includes "Object arrays cannot be loaded when allow_pickle=False".
-        raise data_error(path, f"not a valid mnist.npz: {e}") from None
+
+    def error(message):
+        return data_error(path, f"not a valid mnist.npz: {message}")
+
+    with NpzReader(path, error) as npz:
+        missing = [k for k in keys if k not in npz.headers]
+        if missing:
+            raise data_error(path, f"missing key(s) {', '.join(missing)} "
+                                   f"(expected {', '.join(keys)})")
+        for split in ("train", "test"):
+            x, y = npz.headers[f"x_{split}"], npz.headers[f"y_{split}"]
+            _check_split_headers((x.dtype, x.shape), (y.dtype, y.shape),
+                                 f"{path}[x_{split}]", f"{path}[y_{split}]")
+        arrays = {k: npz.read(k) for k in keys}
     for split in ("train", "test"):
-        _check_split(arrays[f"x_{split}"], arrays[f"y_{split}"],
-                     f"{path}[x_{split}]", f"{path}[y_{split}]")
+        _check_labels(arrays[f"y_{split}"], f"{path}[y_{split}]")
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
 
