@@ -19,8 +19,9 @@ Where :func:`load_mnist` looks, in order:
 4. a download of the four official files into the cache, each checked against its published
    SHA-256 (skipped when ``download=False`` or ``NUMPY_NN_OFFLINE=1``); a mirror is given up
    after ``DOWNLOAD_TIMEOUT`` (10 s) without a byte and after ``DOWNLOAD_DEADLINE`` (120 s) per
-   file, so with every mirror failing step 5 is reached within 3 x (120 + 10) s (30 s when the
-   mirrors are silent; see :func:`download_mnist`);
+   file, and is not asked again; with the three default mirrors, step 5 is reached within
+   6 x (120 + 10) s = 13 min at worst, 3 x 130 s = 390 s when every mirror trickles the first
+   file, 30 s when they are silent (see :func:`download_mnist`);
 5. the bundled stratified sample ``numpy_nn/data/mnist_sample.npz`` (5,000 train / 1,000 test).
 
 An explicit location (1 or 2) that cannot be used raises :class:`DataError` instead of falling

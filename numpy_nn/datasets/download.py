@@ -138,18 +138,19 @@ def download_mnist(cache_dir, mirrors=None, sha256=None, timeout=None, *, deadli
     Each file is streamed to a temp file in ``cache_dir``, its size checked against
     ``Content-Length`` and its SHA-256 against ``sha256[name]``; only then is it moved into place
     with ``os.replace``. On any failure (HTTP error, dropped connection, short read, timeout,
-    checksum mismatch) the temp file is deleted and the next mirror is tried, so nothing partial or
+    too slow, too large, checksum mismatch) the temp file is deleted and the next mirror is tried, so nothing partial or
     corrupt is ever left in the cache. A file already in the cache with the right SHA-256 is kept.
 
     Time is bounded: one attempt (one file from one mirror) gives up after ``timeout`` seconds
     without a byte (connecting, waiting for the first byte, or between bytes) and after
     ``deadline`` seconds in all (checked between reads, so it ends within ``deadline + timeout``).
-    The first file that no mirror delivers ends the call, so when every mirror fails this returns
-    within ``len(mirrors) * (deadline + timeout)`` seconds (defaults, three mirrors: 30 s if they
-    are silent, 390 s if they trickle); in the worst case, mirrors that fail each file but the
-    last one, at most ``4 * len(mirrors) * (deadline + timeout)`` (26 min). Known gap: the
-    deadline is checked from the first body byte on; a server that trickles its status line and
-    headers one byte per ``timeout`` is bounded only by urllib's header limits.
+    A mirror that fails one file is not asked for the later ones, and the first file that no
+    mirror delivers ends the call, so a call makes at most ``4 + len(mirrors) - 1`` attempts and
+    returns within ``(3 + len(mirrors)) * (deadline + timeout)`` seconds (defaults, three
+    mirrors: 13 min). When every mirror fails at the first file it returns within
+    ``len(mirrors) * (deadline + timeout)``: 30 s for silent mirrors, 390 s for trickling ones.
+    Known gap: the deadline is checked from the first body byte on; a server that trickles its
+    status line and headers one byte per ``timeout`` is bounded only by urllib's header limits.
 
     Parameters
     ----------
@@ -196,7 +197,7 @@ def download_mnist(cache_dir, mirrors=None, sha256=None, timeout=None, *, deadli
         if dest.is_file() and _sha256_of(dest) == sums[name]:
             continue
         errors = []
-        for mirror in mirrors:
+        for mirror in list(mirrors):
             url = mirror.rstrip("/") + "/" + name
             try:
                 _fetch_to(url, dest, sums[name], timeout, deadline, max_bytes, verbose)
@@ -206,6 +207,7 @@ def download_mnist(cache_dir, mirrors=None, sha256=None, timeout=None, *, deadli
             except (OSError, http.client.HTTPException, ValueError) as e:
                 # urllib.error.URLError/HTTPError and socket timeouts are OSErrors.
                 errors.append(f"{url}: {e}")
+            mirrors.remove(mirror)  # a mirror that failed one file is not asked for the others
             if verbose:
                 print(f"MNIST: {errors[-1]}; trying the next mirror", file=sys.stderr)
         else:

@@ -221,9 +221,10 @@ def load_mnist(data_dir=None, *, cache_dir=None, mirrors=None, download=True, ve
     once read, labels in 0..9. Every problem is a :class:`DataError` naming the file and the field.
 
     Time: a download attempt gives up on a mirror after :data:`DOWNLOAD_TIMEOUT` (10 s) without a
-    byte and :data:`DOWNLOAD_DEADLINE` (120 s) per file; with the three default mirrors all failing,
-    the bundled sample is used within 3 x 130 s (30 s when they are silent), with a note on stderr
-    (see :func:`download_mnist` for the worst case).
+    byte and :data:`DOWNLOAD_DEADLINE` (120 s) per file, and a failed mirror is not asked again;
+    with the three default mirrors failing, the bundled sample is used, with a note on stderr,
+    within 13 min at worst (6 attempts x 130 s), 390 s when they all trickle, 30 s when they are
+    silent (see :func:`download_mnist`).
 
     Search order: ``data_dir``; ``$NUMPY_NN_DATA``; the cache folder if complete; a verified
     download into the cache (unless ``download=False`` or ``NUMPY_NN_OFFLINE=1``); the bundled
