@@ -312,6 +312,18 @@ def test_load_mnist_names_the_file_and_the_field_for(tmp_path, damage):
     data_error_message(lambda: load_mnist(tmp_path / "d", verbose=False), paths[role], *words)
 
 
+@pytest.mark.parametrize("name", ["mnist\0data", "x" * 5000], ids=["NUL byte", "5000-char name"])
+def test_a_path_that_cannot_even_be_looked_at_is_a_data_error_from_every_loader(name):
+    for load in (read_idx, load_folder, lambda p: load_mnist(p, verbose=False)):
+        with pytest.raises(DataError, match="cannot read"):
+            load(name)
+
+
+def test_a_cache_folder_that_cannot_be_looked_at_is_skipped_for_the_bundled_sample():
+    *_, source = load_mnist(cache_dir="y" * 5000, download=False, verbose=False, return_source=True)
+    assert source.kind == "bundled-sample"
+
+
 # ----------------------------------------------------------------------------------------------
 # Class 7: empty splits
 # ----------------------------------------------------------------------------------------------
@@ -440,9 +452,11 @@ def test_a_wrong_content_length_fails_the_mirror_quickly(mirror, mode, words):
 
 
 def test_a_file_larger_than_max_bytes_is_refused_with_or_without_content_length(mirror):
-    for mode in ("ok", "no-length"):
+    """With a Content-Length over the limit nothing is read; without one, reading stops past it."""
+    for mode, words in [("ok", ["too large", "Content-Length", "more than the 1,000"]),
+                        ("no-length", ["too large", "more than 1,000 bytes"])]:
         error, _, cache = _timed_download(mirror, [mode], max_bytes=1000)
-        assert error is not None and "too large" in error and "1,000" in error, (mode, error)
+        assert error is not None and all(w in error for w in words), (mode, error)
         assert list(cache.iterdir()) == []
 
 

@@ -97,7 +97,7 @@ class IdxReader:
             raw = open(self.path, "rb")
         except FileNotFoundError:
             raise data_error(self.path, "missing: no such file") from None
-        except OSError as e:
+        except (OSError, ValueError) as e:  # ValueError: a NUL byte in the name
             raise data_error(self.path, f"cannot read: {e}") from None
         try:
             self.size = os.fstat(raw.fileno()).st_size

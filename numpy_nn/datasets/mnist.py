@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +39,23 @@ class MnistSource:
         return f"{self.location} ({self.kind})"
 
 
+def _kind(path):
+    """``"dir"``, ``"file"``, ``"other"`` or ``"missing"``. Any other failure to look (a name too
+    long, a NUL byte, no permission) is a DataError naming the path, never an OSError."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except (OSError, ValueError) as e:
+        raise data_error(path, f"cannot read: {e}") from None
+    return "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
+
+
 def _find_idx_file(folder, stem):
     """``folder/stem.gz`` or ``folder/stem`` (the gzipped one first), or None."""
     for name in (stem + ".gz", stem):
         candidate = folder / name
-        if candidate.is_file():
+        if _kind(candidate) == "file":
             return candidate
     return None
 
@@ -52,7 +65,7 @@ def _folder_layout(folder):
     found = {role: _find_idx_file(folder, stem) for role, stem in MNIST_FILES.items()}
     if all(found.values()):
         return "idx", found
-    if (folder / NPZ_NAME).is_file():
+    if _kind(folder / NPZ_NAME) == "file":
         return "npz", folder / NPZ_NAME
     return None, [MNIST_FILES[role] for role, p in found.items() if p is None]
 
@@ -125,7 +138,7 @@ def _load_npz(path):
     read, each allocated once; then the label values are checked. Extra members are ignored.
     """
     path = abspath(path)
-    if not os.path.isfile(path):
+    if _kind(path) != "file":
         raise data_error(path, "missing: no such file")
     keys = tuple(MNIST_FILES)
 
@@ -150,10 +163,11 @@ def _load_npz(path):
 def load_folder(folder):
     """Load the MNIST folder ``folder`` (four IDX files, or ``mnist.npz``), validated."""
     folder = Path(abspath(Path(folder).expanduser()))
-    if not folder.is_dir():
-        if folder.is_file() and folder.suffix == ".npz":
+    kind = _kind(folder)
+    if kind != "dir":
+        if kind == "file" and folder.suffix == ".npz":
             return _load_npz(folder)
-        if folder.exists():
+        if kind != "missing":
             raise data_error(folder, "not a folder (expected a MNIST folder or an .npz file)")
         raise data_error(folder, "missing: no such folder")
     layout, found = _folder_layout(folder)
@@ -167,9 +181,11 @@ def load_folder(folder):
 
 
 def _is_complete(folder):
-    return Path(folder).is_dir() and _folder_layout(Path(folder))[0] is not None
-
-
+    """Whether ``folder`` holds a data set; a folder that cannot even be looked at does not."""
+    try:
+        return _kind(folder) == "dir" and _folder_layout(Path(folder))[0] is not None
+    except DataError:
+        return False
 
 def _find_mnist(data_dir, cache_dir, mirrors, download, verbose):
     """Walk the fallback order; return ``(data, MnistSource)``."""
