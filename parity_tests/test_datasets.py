@@ -316,7 +316,8 @@ def _npz_pickled_objects(path):
 NPZ_DAMAGE = {
     "missing key": (_npz_missing_key, ["missing key(s) y_test"]),
     "float images": (_npz_float_images, ["[x_train]", "wrong dtype", "float32"]),
-    "pickled object array": (_npz_pickled_objects, ["not a valid mnist.npz", "allow_pickle"]),
+    "pickled object array": (_npz_pickled_objects, ["not a valid mnist.npz", "'y_train'",
+                                                    "dtype object is not allowed"]),
     "not a zip file": (lambda p: p.write_bytes(b"PK but not really a zip"),
                        ["not a valid mnist.npz"]),
 }

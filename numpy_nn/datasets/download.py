@@ -39,8 +39,16 @@ MNIST_MIRRORS = (
     "http://yann.lecun.com/exdb/mnist/",
 )
 
-#: Seconds urllib waits on a mirror (connect or read) before giving up on it.
-DOWNLOAD_TIMEOUT = 20.0
+#: Seconds to wait for a mirror to connect, to send its first byte, and for each later read;
+#: a silent mirror is given up after this long.
+DOWNLOAD_TIMEOUT = 10.0
+#: Seconds one file may take from one mirror, connecting included (the monotonic clock is checked
+#: between reads, so one attempt ends within DOWNLOAD_DEADLINE + DOWNLOAD_TIMEOUT); a mirror that
+#: trickles bytes is given up after this long. 120 s is 83 KB/s for the largest file (9.9 MB).
+DOWNLOAD_DEADLINE = 120.0
+#: Bytes one file may have (the official largest is 9,912,422): a longer Content-Length is refused
+#: before reading, and a body running past it is cut off, so a mirror cannot fill the disk.
+MAX_DOWNLOAD_BYTES = 64 << 20
 _CHUNK = 1 << 16
 
 
@@ -77,21 +85,41 @@ class _Progress:
         sys.stderr.flush()
 
 
-def _fetch_to(url, dest, expected_sha256, timeout, verbose):
+def _announced_length(response, url, dest, max_bytes):
+    """The Content-Length as an int, or None when absent or malformed; refused above ``max_bytes``."""
+    length = response.headers.get("Content-Length")
+    total = int(length) if length and length.isdigit() else None
+    if total is not None and total > max_bytes:
+        raise data_error(dest, f"too large from {url}: Content-Length {total:,} bytes, more than "
+                               f"the {max_bytes:,} a MNIST file may have")
+    return total
+
+
+def _fetch_to(url, dest, expected_sha256, timeout, deadline, max_bytes, verbose):
     """Stream ``url`` to ``dest`` through a temp file; ``dest`` appears only if complete and the
-    SHA-256 matches. Raises OSError / http.client.HTTPException / DataError on failure."""
+    SHA-256 matches. Raises OSError / http.client.HTTPException / DataError on failure.
+
+    Bounded in time and size: connecting and every read wait at most ``timeout`` seconds; each
+    read returns what has arrived (``read1``), and the monotonic clock is checked after it, so the
+    attempt is abandoned once ``deadline`` seconds have passed since it began, however slowly the
+    bytes trickle in; more than ``max_bytes`` bytes are refused."""
     name = Path(dest).name
+    give_up = time.monotonic() + deadline
 
     def write(f):
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
+            total = _announced_length(response, url, dest, max_bytes)
             progress = _Progress(name, total, verbose)
             digest, done = hashlib.sha256(), 0
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
+            while chunk := response.read1(_CHUNK):
+                done += len(chunk)
+                if done > max_bytes:
+                    raise data_error(dest, f"too large from {url}: more than {max_bytes:,} bytes")
+                if time.monotonic() > give_up:
+                    raise data_error(dest, f"too slow from {url}: {done:,} bytes in {deadline:g} s "
+                                           "(the deadline per file)")
                 f.write(chunk)
                 digest.update(chunk)
-                done += len(chunk)
                 progress.update(done)
             progress.update(done, final=True)
         if total is not None and done != total:
@@ -103,15 +131,26 @@ def _fetch_to(url, dest, expected_sha256, timeout, verbose):
     atomic_write(dest, write)
 
 
-def download_mnist(cache_dir, mirrors=None, sha256=None, timeout=DOWNLOAD_TIMEOUT, *,
-                   verbose=True):
+def download_mnist(cache_dir, mirrors=None, sha256=None, timeout=None, *, deadline=None,
+                   max_bytes=None, verbose=True):
     """Download the four gzipped MNIST files into ``cache_dir``, verified.
 
     Each file is streamed to a temp file in ``cache_dir``, its size checked against
     ``Content-Length`` and its SHA-256 against ``sha256[name]``; only then is it moved into place
     with ``os.replace``. On any failure (HTTP error, dropped connection, short read, timeout,
-    checksum mismatch) the temp file is deleted and the next mirror is tried, so nothing partial or
+    too slow, too large, checksum mismatch) the temp file is deleted and the next mirror is tried, so nothing partial or
     corrupt is ever left in the cache. A file already in the cache with the right SHA-256 is kept.
+
+    Time is bounded: one attempt (one file from one mirror) gives up after ``timeout`` seconds
+    without a byte (connecting, waiting for the first byte, or between bytes) and after
+    ``deadline`` seconds in all (checked between reads, so it ends within ``deadline + timeout``).
+    A mirror that fails one file is not asked for the later ones, and the first file that no
+    mirror delivers ends the call, so a call makes at most ``4 + len(mirrors) - 1`` attempts and
+    returns within ``(3 + len(mirrors)) * (deadline + timeout)`` seconds (defaults, three
+    mirrors: 13 min). When every mirror fails at the first file it returns within
+    ``len(mirrors) * (deadline + timeout)``: 30 s for silent mirrors, 390 s for trickling ones.
+    Known gap: the deadline is checked from the first body byte on; a server that trickles its
+    status line and headers one byte per ``timeout`` is bounded only by urllib's header limits.
 
     Parameters
     ----------
@@ -121,8 +160,13 @@ def download_mnist(cache_dir, mirrors=None, sha256=None, timeout=DOWNLOAD_TIMEOU
         Base URLs, tried in order (default :data:`MNIST_MIRRORS`).
     sha256 : dict, optional
         ``{"train-images-idx3-ubyte.gz": hexdigest, ...}`` (default :data:`MNIST_SHA256`).
-    timeout : float
-        Seconds urllib waits on a connection or a read.
+    timeout : float, optional
+        Seconds to wait to connect, for the first byte and for each read (default
+        :data:`DOWNLOAD_TIMEOUT`, 10 s).
+    deadline : float, optional
+        Seconds one file may take from one mirror (default :data:`DOWNLOAD_DEADLINE`, 120 s).
+    max_bytes : int, optional
+        Largest file accepted (default :data:`MAX_DOWNLOAD_BYTES`, 64 MiB).
     verbose : bool
         Show a one-line byte progress per file on stderr.
 
@@ -139,6 +183,10 @@ def download_mnist(cache_dir, mirrors=None, sha256=None, timeout=DOWNLOAD_TIMEOU
     cache_dir = Path(abspath(Path(cache_dir).expanduser()))
     mirrors = list(MNIST_MIRRORS if mirrors is None else mirrors)
     sums = MNIST_SHA256 if sha256 is None else sha256
+    # Defaults are read at call time, so load_mnist's downloads follow the module's settings.
+    timeout = DOWNLOAD_TIMEOUT if timeout is None else timeout
+    deadline = DOWNLOAD_DEADLINE if deadline is None else deadline
+    max_bytes = MAX_DOWNLOAD_BYTES if max_bytes is None else max_bytes
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -149,16 +197,17 @@ def download_mnist(cache_dir, mirrors=None, sha256=None, timeout=DOWNLOAD_TIMEOU
         if dest.is_file() and _sha256_of(dest) == sums[name]:
             continue
         errors = []
-        for mirror in mirrors:
+        for mirror in list(mirrors):
             url = mirror.rstrip("/") + "/" + name
             try:
-                _fetch_to(url, dest, sums[name], timeout, verbose)
+                _fetch_to(url, dest, sums[name], timeout, deadline, max_bytes, verbose)
                 break
             except DataError as e:
                 errors.append(str(e)[len(str(dest)) + 2:])  # drop the "<dest>: " prefix
             except (OSError, http.client.HTTPException, ValueError) as e:
                 # urllib.error.URLError/HTTPError and socket timeouts are OSErrors.
                 errors.append(f"{url}: {e}")
+            mirrors.remove(mirror)  # a mirror that failed one file is not asked for the others
             if verbose:
                 print(f"MNIST: {errors[-1]}; trying the next mirror", file=sys.stderr)
         else:
