@@ -186,8 +186,9 @@ def handed_out(y):
     output in place raises instead of silently changing the gradient; on CuPy, which has no
     read-only arrays, a copy.
 
-    A view costs nothing (a copy would cost one more pass over the output: ~10-25% of sigmoid's
-    forward at (128, 784), measured); ``y.copy()`` gives a writeable array when one is wanted.
+    A view costs nothing; caching a copy instead would cost one more pass over the output (at
+    (128, 784) float32, measured: 5% of tanh's forward, 9% of sigmoid's, 52% of softmax's).
+    ``y.copy()`` gives a writeable array when one is wanted.
     """
     if not isinstance(y, np.ndarray):
         return y.copy()
