@@ -14,6 +14,23 @@ reference in the same contract comes first, then the fast path:
     dropout, flatten
     _windows               shared window geometry: same padding, padding, window views, col2im
 
+The caching rule: **the arrays handed to a forward and the arrays it returns are what its backward
+uses.** A cache holds references, not copies: ReLU, dense, conv2d (its im2col matrix can be a view of
+``x``), max-pooling (its padded input is ``x`` itself when nothing is padded) and the losses (the
+probabilities and labels given) keep their inputs, so changing an input in place between the
+forward and the backward changes the gradient. Where the op's output is also its cache (sigmoid,
+tanh, softmax, log-softmax, max-pooling), the output is handed out read-only on NumPy (a copy on
+CuPy, which has no read-only arrays), so an in-place edit raises instead of silently changing the
+gradient; ``y.copy()`` gives a writeable one. Flatten's output is a view of its input (a reshape);
+its backward needs only the shape. The ops never write to their inputs.
+
+Sizes: zero-size inputs follow TensorFlow where it is well defined (a batch of 0, 0 channels, an
+empty spatial axis under "same" padding, softmax over an axis of length 0, Flatten of a batch of 0
+all give empty outputs and gradients of the inputs' shapes); kernels with a zero-length axis, and
+strides or pool sizes above ``2**31 - 1`` (TensorFlow's int32 limit), are refused with a ValueError
+naming the argument. The memory a pooling op allocates is a small multiple of its input and output
+whatever its ``pool_size`` (see ``_windows.fit_window_to_input``).
+
 Conventions (shared with TensorFlow): NHWC activations, HWIO convolution kernels, Flatten in
 (H, W, C) order, float32 by default and float64 kept end to end. Each fast op takes its array
 module from its inputs (``xp = get_array_module(x)``), so the same code runs on CuPy arrays.

@@ -54,12 +54,65 @@ def output_geometry(in_hw, window_hw, strides, padding, op, what="kernel"):
     return tuple(outs), tuple(pads)
 
 
-def pool_geometry(x, pool_size, stride, padding, op):
+def fit_window_to_input(size, window, stride, out, pad_before, pad_after):
+    """An exactly equivalent pooling geometry along one axis whose padding the windows actually use.
+
+    Window ``i`` (of ``out``) covers the rows ``[i*stride - pad_before, i*stride - pad_before + window)``
+    of the input; a pooling op only sees their intersection with ``[0, size)`` (padding is -inf for
+    a max and is not counted by an average). With "same" padding and a window larger than the input
+    (``pool_size=10**5`` on a 5x5 image) almost all of that padding is seen by no window as anything
+    but padding, yet materialising it costs ``(window - 1)`` rows. Cut from every window
+
+    * the first ``d1 = max(0, pad_before - (out - 1) * stride)`` rows: they lie before row 0 even for
+      the last window (``(out - 1) * stride - pad_before + d1 <= 0``), and
+    * the last ``d2 = max(0, window - pad_before - size)`` rows: they lie past the last row even for
+      the first window (``-pad_before + window - d2 >= size``),
+
+    so every window keeps exactly the same intersection with the input. The padded extent
+    ``(out - 1) * stride + window`` becomes less than ``3 * size`` (less than ``2 * size`` when the
+    window is no larger than the input, where nothing changes: then ``d1 = d2 = 0``). A single
+    window (``out == 1``) takes stride 1, which changes no index and keeps stride products small;
+    no window at all (``out == 0``, an empty axis) takes a window of 1 and no padding.
+
+    Returns ``(window, stride, pad_before, pad_after)``.
+    """
+    if out == 0:
+        return 1, 1, 0, 0
+    d1 = max(0, pad_before - (out - 1) * stride)
+    d2 = max(0, window - pad_before - size)
+    return window - d1 - d2, (stride if out > 1 else 1), pad_before - d1, pad_after - d2
+
+
+def pool_geometry(x, pool_size, stride, padding, op, fit=True):
     """The checked window geometry of a pooling op on NHWC ``x``: ``(pool, strides, out_hw, pads)``,
-    with ``stride`` defaulting to ``pool_size`` (Keras's rule)."""
+    with ``stride`` defaulting to ``pool_size`` (Keras's rule).
+
+    With ``fit=True`` (the fast paths) the window, strides and padding are those of
+    :func:`fit_window_to_input`: the same windows as seen by the input, without padding no window
+    uses; with ``fit=False`` (the references) the geometry exactly as the arguments say.
+    """
     pool, strides, padding = check_pool_args(x, pool_size, stride, padding, op)
     out_hw, pads = output_geometry(x.shape[1:3], pool, strides, padding, op, what="pool_size")
-    return pool, strides, out_hw, pads
+    if not fit:
+        return pool, strides, out_hw, pads
+    fitted = [fit_window_to_input(size, k, s, o, before, after)
+              for size, k, s, o, (before, after) in zip(x.shape[1:3], pool, strides, out_hw, pads)]
+    (kh, sh, top, bottom), (kw, sw, left, right) = fitted
+    return (kh, kw), (sh, sw), out_hw, ((top, bottom), (left, right))
+
+
+def real_cells(i, size, window, stride, pad_before):
+    """The slice of the input that window ``i`` covers along one axis (its padding cut off):
+    ``[i*stride - pad_before, i*stride - pad_before + window)`` intersected with ``[0, size)``."""
+    start = i * stride - pad_before
+    return slice(max(start, 0), min(start + window, size))
+
+
+def real_offsets(xp, a, size, stride, out, pad_before):
+    """Which output positions see a real (unpadded) input row at window offset ``a``: a boolean
+    vector of length ``out``, ``pad_before <= i*stride + a < pad_before + size``."""
+    rows = xp.arange(out) * stride + a
+    return (rows >= pad_before) & (rows < pad_before + size)
 
 
 def pad_hw(x, pads, value=0):

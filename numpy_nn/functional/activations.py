@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ..backend import get_array_module
-from ._checks import check_dout, check_float
+from ._checks import check_dout, check_float, handed_out
 
 
 class ReluCache(NamedTuple):
@@ -53,13 +53,14 @@ def sigmoid_forward(x):
     """Logistic sigmoid: ``y = 1 / (1 + exp(-x))``.
 
     Computed without overflow: with ``z = exp(-|x|)`` (always in (0, 1]), ``y = 1/(1+z)`` for x >= 0
-    and ``y = z/(1+z)`` for x < 0. Returns ``(y, SigmoidCache(y))``.
+    and ``y = z/(1+z)`` for x < 0. Returns ``(y, SigmoidCache(y))``; ``y`` is read-only, since the
+    cache keeps it for the backward (see :func:`._checks.handed_out`).
     """
     check_float(x, "x", "sigmoid_forward")
     xp = get_array_module(x)
     z = xp.exp(-xp.abs(x))
     y = xp.where(x >= 0, 1 / (1 + z), z / (1 + z))
-    return y, SigmoidCache(y)
+    return handed_out(y), SigmoidCache(y)
 
 
 def sigmoid_backward(dout, cache):
@@ -73,11 +74,12 @@ def sigmoid_backward(dout, cache):
 
 
 def tanh_forward(x):
-    """Hyperbolic tangent: ``y = tanh(x)``. Returns ``(y, TanhCache(y))``."""
+    """Hyperbolic tangent: ``y = tanh(x)``. Returns ``(y, TanhCache(y))``; ``y`` is read-only (the
+    cache keeps it for the backward)."""
     check_float(x, "x", "tanh_forward")
     xp = get_array_module(x)
     y = xp.tanh(x)
-    return y, TanhCache(y)
+    return handed_out(y), TanhCache(y)
 
 
 def tanh_backward(dout, cache):

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from ._checks import check_cache, check_dout
-from ._windows import offset_slices, pad_hw, pool_geometry, unpad
+from ._windows import offset_slices, pad_hw, pool_geometry, real_cells, unpad
 
 
 class AvgPool2DReferenceCache(NamedTuple):
@@ -46,12 +46,6 @@ class AvgPool2DCache(NamedTuple):
     out_hw: tuple      #: (OH, OW)
 
 
-def _real_cells(i, size, pool, stride, pad_before):
-    """The slice of ``x`` that window ``i`` covers along one axis (the padding cut off)."""
-    start = i * stride - pad_before
-    return slice(max(start, 0), min(start + pool, size))
-
-
 # ---------------------------------------------------------------------------------------------
 # Reference: one window at a time, over the cells of x it covers. NumPy arrays only; slow.
 # ---------------------------------------------------------------------------------------------
@@ -63,13 +57,13 @@ def avgpool2d_forward_reference(x, pool_size=2, stride=None, padding="valid"):
     Same arguments, checks and output as :func:`avgpool2d_forward`; returns ``(y, AvgPool2DReferenceCache)``.
     """
     op = "avgpool2d_forward_reference"
-    (ph, pw), (sh, sw), (oh, ow), pads = pool_geometry(x, pool_size, stride, padding, op)
+    (ph, pw), (sh, sw), (oh, ow), pads = pool_geometry(x, pool_size, stride, padding, op, fit=False)
     (top, _), (left, _) = pads
     _, h, w, _ = x.shape
     y = np.empty((x.shape[0], oh, ow, x.shape[3]), dtype=x.dtype)
     for i in range(oh):
         for j in range(ow):
-            rows, cols = _real_cells(i, h, ph, sh, top), _real_cells(j, w, pw, sw, left)
+            rows, cols = real_cells(i, h, ph, sh, top), real_cells(j, w, pw, sw, left)
             y[:, i, j, :] = x[:, rows, cols, :].mean(axis=(1, 2))
     return y, AvgPool2DReferenceCache(tuple(x.shape), x.dtype, pads, (ph, pw), (sh, sw), (oh, ow))
 
@@ -85,7 +79,7 @@ def avgpool2d_backward_reference(dout, cache):
     dx = np.zeros(x_shape, dtype=dtype)
     for i in range(oh):
         for j in range(ow):
-            rows, cols = _real_cells(i, h, ph, sh, top), _real_cells(j, w, pw, sw, left)
+            rows, cols = real_cells(i, h, ph, sh, top), real_cells(j, w, pw, sw, left)
             count = (rows.stop - rows.start) * (cols.stop - cols.start)
             dx[:, rows, cols, :] += dout[:, i, j, None, None, :] / count
     return dx
@@ -113,7 +107,10 @@ def avgpool2d_forward(x, pool_size=2, stride=None, padding="valid"):
     ``padding`` "valid" or "same". Returns ``(y, AvgPool2DCache)``, ``y`` (N, OH, OW, C).
 
     The window sums are a running sum over the PH*PW offsets (a, b) of the strided slices
-    ``xpad[:, a::sh, b::sw, :]`` cut to (N, OH, OW, C), as in :func:`maxpool2d_forward`.
+    ``xpad[:, a::sh, b::sw, :]`` cut to (N, OH, OW, C), as in :func:`maxpool2d_forward`, on the
+    geometry fitted to the input (``_windows.fit_window_to_input``: the same real cells per window,
+    without the padding that no window uses), so a pool far larger than the image costs at most 9
+    times the input.
     """
     op = "avgpool2d_forward"
     pool, strides, out_hw, pads = pool_geometry(x, pool_size, stride, padding, op)

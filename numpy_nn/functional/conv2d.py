@@ -54,6 +54,9 @@ def _check_conv_args(x, kernel, bias, stride, padding, op):
     check_ndim(x, 4, "x", op, "NHWC (batch, height, width, channels)")
     check_ndim(kernel, 4, "kernel", op, "HWIO (kernel_h, kernel_w, in_channels, filters)")
     check_same_dtype(x, kernel, "x", "kernel", op)
+    if 0 in kernel.shape:  # TensorFlow: "filter must not have zero elements"; Keras cannot build one
+        raise ValueError(f"{op}: kernel must have no zero-length axis (KH, KW, in_channels, filters >= 1), "
+                         f"got shape {tuple(kernel.shape)}")
     if x.shape[3] != kernel.shape[2]:
         raise ValueError(f"{op}: x has {x.shape[3]} channels but kernel expects {kernel.shape[2]} input channels "
                          f"(kernel shape {tuple(kernel.shape)})")

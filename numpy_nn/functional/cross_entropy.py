@@ -43,17 +43,18 @@ class DenseCrossEntropyCache(NamedTuple):
     reduction: str
 
 
-def cross_entropy_forward(probs, labels, reduction="mean"):
+def cross_entropy_forward(probs, labels, reduction="mean", labels_kind=None):
     """Cross-entropy of probabilities: ``l = -sum_c t_c log clip(p_c / sum_m p_m)`` (dense labels) or
     ``l = log sum_c clip(p_c) - log clip(p_y)`` (sparse labels), reduced over the batch.
 
     ``probs`` (N, C) float; ``labels`` class ids (N,) or rows (N, C); ``reduction`` "mean"
-    (default), "sum" or "none". Returns ``(loss, cache)``: a :class:`SparseCrossEntropyCache` or a
+    (default), "sum" or "none"; ``labels_kind`` "sparse" or "dense" refuses labels of the other kind
+    (None: either, told apart by their shape). Returns ``(loss, cache)``: a :class:`SparseCrossEntropyCache` or a
     :class:`DenseCrossEntropyCache`; ``loss`` is a scalar, or (N,) for "none".
     """
     op = "cross_entropy_forward"
     check_scores(probs, "probs", op)
-    kind = check_labels(labels, probs, op)
+    kind = check_labels(labels, probs, op, labels_kind)
     check_reduction(reduction, op)
     xp = get_array_module(probs)
     n = probs.shape[0]

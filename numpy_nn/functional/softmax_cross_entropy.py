@@ -24,15 +24,17 @@ class SoftmaxCrossEntropyCache(NamedTuple):
     reduction: str   #: "mean", "sum" or "none"
 
 
-def softmax_cross_entropy_forward(logits, labels, reduction="mean"):
+def softmax_cross_entropy_forward(logits, labels, reduction="mean", labels_kind=None):
     """Softmax cross-entropy: ``l_i = -sum_c t_ic log softmax(logits)_ic``, reduced over the batch.
 
     ``logits`` (N, C) float; ``labels`` class ids (N,) or rows (N, C); ``reduction`` "mean" (default),
-    "sum" or "none". Returns ``(loss, SoftmaxCrossEntropyCache)``; ``loss`` is a scalar, or (N,) for "none".
+    "sum" or "none"; ``labels_kind`` "sparse" or "dense" refuses labels of the other kind (None:
+    either, told apart by their shape). Returns ``(loss, SoftmaxCrossEntropyCache)``; ``loss`` is a
+    scalar, or (N,) for "none".
     """
     op = "softmax_cross_entropy_forward"
     check_scores(logits, "logits", op)
-    kind = check_labels(labels, logits, op)
+    kind = check_labels(labels, logits, op, labels_kind)
     check_reduction(reduction, op)
     xp = get_array_module(logits)
     z = logits - logits.max(axis=1, keepdims=True)
