@@ -205,11 +205,22 @@ def _prepare_out(out):
 def _load_data(args, limit, stream):
     """``((x_train, y_train), (x_test, y_test)), source``, the training set cut to ``limit`` (None: all)."""
     train, test, source = load_mnist(args.data_dir, return_source=True, verbose=True)
+    _check_splits(source, train, test)
     x_train, y_train = train
     if limit is not None and limit < len(x_train):
         print(f"{PROG}: using the first {limit:,} of the {len(x_train):,} training images (--limit)", file=stream)
         x_train, y_train = x_train[:limit], y_train[:limit]
     return ((x_train, y_train), test), source
+
+
+def _check_splits(source, train, test):
+    """Both splits must hold images (0 training images gives an epoch without a step, 0 test images
+    no accuracy): DataError naming the data's location otherwise, whatever the loader accepted."""
+    for split, (images, labels) in (("training", train), ("test", test)):
+        if len(images) == 0 or len(labels) != len(images):
+            where = source.location if source.location is not None else source.describe()
+            raise DataError(f"{where}: the {split} split has {len(images)} images and {len(labels)} labels; "
+                            "training needs at least one image, with its label, in each split")
 
 
 # ----------------------------------------------------------------------------------------------

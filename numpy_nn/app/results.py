@@ -182,10 +182,31 @@ def results_table(results):
     return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows])
 
 
+def finite_json(value, path="", replaced=None):
+    """``value`` with every NaN or infinite float replaced by None (JSON has no NaN: ``NaN`` in a
+    file is not JSON), and ``replaced``: the list of ``(path, repr)`` of the values replaced."""
+    replaced = [] if replaced is None else replaced
+    if isinstance(value, dict):
+        return {k: finite_json(v, f"{path}.{k}" if path else str(k), replaced) for k, v in value.items()}, replaced
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v, f"{path}[{i}]", replaced)[0] for i, v in enumerate(value)], replaced
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        replaced.append((path, repr(float(value))))
+        return None, replaced
+    return value, replaced
+
+
 def write_json(path, payload):
-    """Write ``payload`` as JSON at ``path`` atomically (:func:`numpy_nn.fileio.atomic_write`)."""
+    """Write ``payload`` as strict JSON at ``path`` atomically (:func:`numpy_nn.fileio.atomic_write`).
+    A NaN or infinite number is written as null and listed, with its value, under ``"non_finite"``
+    (``allow_nan=False``: the file is always valid JSON)."""
+    clean, replaced = finite_json(payload)
+    if replaced and isinstance(clean, dict):
+        clean["non_finite"] = {"reason": "JSON has no NaN or infinity: these values are written as null",
+                               "values": {p: v for p, v in replaced}}
+
     def dump(f):
-        f.write((json.dumps(payload, indent=2, allow_nan=True) + "\n").encode("utf-8"))
+        f.write((json.dumps(clean, indent=2, allow_nan=False) + "\n").encode("utf-8"))
 
     return atomic_write(path, dump)
 
