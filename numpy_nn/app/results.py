@@ -182,18 +182,22 @@ def results_table(results):
     return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows])
 
 
-def finite_json(value, path="", replaced=None):
-    """``value`` with every NaN or infinite float replaced by None (JSON has no NaN: ``NaN`` in a
-    file is not JSON), and ``replaced``: the list of ``(path, repr)`` of the values replaced."""
-    replaced = [] if replaced is None else replaced
-    if isinstance(value, dict):
-        return {k: finite_json(v, f"{path}.{k}" if path else str(k), replaced) for k, v in value.items()}, replaced
-    if isinstance(value, (list, tuple)):
-        return [finite_json(v, f"{path}[{i}]", replaced)[0] for i, v in enumerate(value)], replaced
-    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
-        replaced.append((path, repr(float(value))))
-        return None, replaced
-    return value, replaced
+def finite_json(value):
+    """``(clean, replaced)``: ``value`` with every NaN or infinite float replaced by None (JSON has
+    no NaN: ``NaN`` in a file is not JSON), and the ``{path: repr}`` of the values replaced."""
+    replaced = {}
+
+    def clean(v, path):
+        if isinstance(v, dict):
+            return {k: clean(item, f"{path}.{k}" if path else str(k)) for k, item in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(item, f"{path}[{i}]") for i, item in enumerate(v)]
+        if isinstance(v, (float, np.floating)) and not math.isfinite(v):
+            replaced[path] = repr(float(v))
+            return None
+        return v
+
+    return clean(value, ""), replaced
 
 
 def write_json(path, payload):
@@ -203,7 +207,7 @@ def write_json(path, payload):
     clean, replaced = finite_json(payload)
     if replaced and isinstance(clean, dict):
         clean["non_finite"] = {"reason": "JSON has no NaN or infinity: these values are written as null",
-                               "values": {p: v for p, v in replaced}}
+                               "values": replaced}
 
     def dump(f):
         f.write((json.dumps(clean, indent=2, allow_nan=False) + "\n").encode("utf-8"))
