@@ -22,26 +22,9 @@ from .functional._checks import check_float
 from .layers import ActivationLayer, Layer
 from .loop import run_epoch
 from .progress import ProgressBar
+from .training_checks import check_count, check_finite, check_fit_arguments, check_seed
 
 __all__ = ["Sequential", "History", "TrainingDiverged", "load_model"]
-
-
-def _check_seed(seed, owner):
-    """``seed``: None or a non-negative integer, returned as a Python int (``np.int64(0)`` becomes 0,
-    so that it can be saved in a checkpoint's JSON header)."""
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"{owner}: seed must be None or a non-negative integer, got {seed!r:.80}")
-    return int(seed)
-
-
-def _check_count(value, name, op, low):
-    """An integer argument (not a bool, not a float) ``>= low``: ValueError naming it otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        kind = "a positive" if low == 1 else "a non-negative"
-        raise ValueError(f"Sequential.{op}: {name} must be {kind} integer, got {value!r:.80}")
-    return int(value)
 
 
 class History:
@@ -61,7 +44,7 @@ class Sequential:
     one ``numpy.random.Generator`` seeded with ``seed``, so a seed fixes the whole starting point."""
 
     def __init__(self, layers=None, seed=None, input_shape=None, name="sequential"):
-        self.layers, self.name, self.seed = [], name, _check_seed(seed, "Sequential")
+        self.layers, self.name, self.seed = [], name, check_seed(seed, "Sequential")
         self._rng = np.random.default_rng(self.seed)
         self.optimizer = self.loss = None
         self.metrics = []
@@ -248,6 +231,16 @@ class Sequential:
             except (TypeError, ValueError) as e:
                 raise type(e)(f"Sequential.{op}: {e}") from None
 
+    def _check_data(self, x, y, op, where=""):
+        """Check ``x`` and every label of ``y`` as each batch's step will, building an unbuilt model
+        for ``x`` first; ``where`` is added to the message (e.g. " (in validation_data)")."""
+        try:
+            self._check_input(x, op)
+            self._build_for(x)
+            self._check_labels(x, y, op)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{e}{where}") from None
+
     def _build_for(self, x):
         """Build an unbuilt model for ``x`` (as its first forward would), so that labels can be
         checked against the output before any step draws a dropout mask or changes a weight."""
@@ -276,7 +269,7 @@ class Sequential:
         loss = float(self.loss.forward(y, out, from_logits=True if fused else None))  # 2. loss
         accuracy = self.loss.accuracy(y, out)  # argmax of logits = argmax of probabilities
         self.backward(self.loss.backward(), need_input_grad=False)               # 3. backward
-        self._check_finite(loss)
+        check_finite(self, loss)
         self._apply_update()                                                     # 4. update
         return loss, accuracy
 
@@ -298,59 +291,6 @@ class Sequential:
             raise TrainingDiverged(f"layer '{layer}' ({name}): {e.reason}", layer=layer, weights_finite=False,
                                    parameter=e.parameter) from None
 
-    def _check_finite(self, loss):
-        if not np.isfinite(loss):
-            overflowed = self._first_bad_layer(kind="params")
-            if overflowed is not None:
-                raise TrainingDiverged(f"the loss is {loss}: layer '{overflowed}' holds non-finite weights",
-                                       layer=overflowed, weights_finite=False)
-            layer = self._first_bad_layer()
-            where = f", first non-finite gradient in layer '{layer}'" if layer is not None else ""
-            raise TrainingDiverged(f"the loss is {loss}{where}", layer=layer)
-        if self.check_finite:
-            layer = self._first_bad_layer()
-            if layer is not None:
-                raise TrainingDiverged(f"non-finite gradient in layer '{layer}'", layer=layer)
-
-    def _first_bad_layer(self, kind="grads"):
-        """The first layer, in forward order, with a NaN/inf parameter gradient (or parameter, with
-        ``kind="params"``); None if all are finite. A sum is non-finite whenever any term is, so one
-        reduction per array suffices (an overflowing sum of finite terms is confirmed element-wise)."""
-        for layer in self.layers:
-            for g in getattr(layer, kind).values():
-                if not np.isfinite(g.sum()) and not np.all(np.isfinite(g)):
-                    return layer.name
-        return None
-
-    def _check_fit_arguments(self, x, y, epochs, batch_size, initial_epoch, seed, validation_data, on_epoch_end):
-        """Every argument of :meth:`fit`, before anything changes (the model is built for ``x`` if it
-        was not, as the first step would): counts are integers in range, all labels (and the
-        validation data) are checked as the loss will check each batch."""
-        epochs = _check_count(epochs, "epochs", "fit", 0)
-        batch_size = _check_count(batch_size, "batch_size", "fit", 1)
-        initial_epoch = _check_count(initial_epoch, "initial_epoch", "fit", 0)
-        if initial_epoch > epochs:
-            raise ValueError(f"Sequential.fit: initial_epoch ({initial_epoch}) must not exceed epochs ({epochs}): "
-                             "epochs is the epoch to train until, not a count of more epochs")
-        seed = _check_seed(seed, "Sequential.fit")
-        if on_epoch_end is not None and not callable(on_epoch_end):
-            raise TypeError(f"Sequential.fit: on_epoch_end must be callable or None, got {type(on_epoch_end).__name__}")
-        self._check_input(x, "fit")
-        self._build_for(x)
-        self._check_labels(x, y, "fit")
-        if validation_data is not None:
-            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-                raise ValueError("Sequential.fit: validation_data must be a pair (x_val, y_val), got "
-                                 f"{type(validation_data).__name__}"
-                                 + (f" of length {len(validation_data)}" if hasattr(validation_data, "__len__") else ""))
-            x_val, y_val = validation_data
-            try:
-                self._check_input(x_val, "fit")
-                self._check_labels(x_val, y_val, "fit")
-            except (TypeError, ValueError) as e:
-                raise type(e)(f"{e} (in validation_data)") from None
-        return epochs, batch_size, initial_epoch, seed
-
     def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, seed=None, verbose=1, validation_data=None,
             initial_epoch=0, on_epoch_end=None):
         """Train until epoch ``epochs`` over ``(x, y)`` in mini-batches. Returns a :class:`History`
@@ -360,14 +300,18 @@ class Sequential:
         ``initial_epoch=k`` (Keras's name) resumes exactly where a run stopped after k epochs.
         ``seed=None`` draws one (recorded as ``history.seed``). ``on_epoch_end(epoch, logs)`` is called
         after each epoch (the CLI saves checkpoints there). Every argument and every label is
-        checked before the first step (:meth:`_check_fit_arguments`). A NaN/inf loss or gradient
-        stops training with :class:`TrainingDiverged` naming the epoch, step and layer, the last
-        good weights kept; an update that overflows stops it in that step, ``weights_finite=False``.
+        checked before the first step (:func:`~numpy_nn.training_checks.check_fit_arguments`, then
+        :meth:`_check_data`). A NaN/inf loss or gradient stops training with
+        :class:`TrainingDiverged` naming the epoch, step and layer, the last good weights kept; an
+        update that overflows stops it in that very step, with ``weights_finite=False``.
         """
         self._require_compiled("fit")
         self._require_layers("fit")
-        epochs, batch_size, initial_epoch, seed = self._check_fit_arguments(
-            x, y, epochs, batch_size, initial_epoch, seed, validation_data, on_epoch_end)
+        epochs, batch_size, initial_epoch, seed = check_fit_arguments(epochs, batch_size, initial_epoch, seed,
+                                                                      validation_data, on_epoch_end)
+        self._check_data(x, y, "fit")
+        if validation_data is not None:
+            self._check_data(*validation_data, "fit", " (in validation_data)")
         history = History()
         history.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
         for epoch in range(initial_epoch, epochs):
@@ -389,7 +333,7 @@ class Sequential:
         """Mean loss and accuracy over ``(x, y)``, in inference mode: ``[loss, accuracy]``."""
         self._require_compiled("evaluate")
         self._require_layers("evaluate")
-        batch_size = _check_count(batch_size, "batch_size", "evaluate", 1)
+        batch_size = check_count(batch_size, "batch_size", "evaluate", 1)
         self._check_input(x, "evaluate")
         self._build_for(x)
         self._check_labels(x, y, "evaluate")
@@ -407,7 +351,7 @@ class Sequential:
     def predict(self, x, batch_size=32, verbose=0):
         """The model's outputs for ``x`` in inference mode, computed batch by batch."""
         self._require_layers("predict")
-        batch_size = _check_count(batch_size, "batch_size", "predict", 1)
+        batch_size = check_count(batch_size, "batch_size", "predict", 1)
         self._check_input(x, "predict")
         return np.concatenate([self.forward(x[idx]) for idx in batch_indices(len(x), batch_size, shuffle=False)])
 
