@@ -56,13 +56,16 @@ def _check_block(block, owner):
     return None if block is None else int(block)
 
 
-def _first_non_finite(xp, arrays):
-    """The index of the first array holding a NaN or an infinity, or None. One sum per array (read
-    while the block is in cache): a sum is non-finite whenever a term is; only a non-finite sum,
-    which finite terms can also give by overflowing, is confirmed element by element."""
-    for k, a in enumerate(arrays):
-        if not bool(xp.isfinite(a.sum())) and not bool(xp.isfinite(a).all()):
-            return k
+def _non_finite(xp, arrays, mask, plan):
+    """The name of the first array of ``plan`` (``[(name, index into arrays), ...]``) holding a NaN
+    or an infinity, or None. ``mask`` is a reusable boolean scratch of the arrays' length:
+    ``isfinite`` into it and ``all`` over it read each array once while its block is in cache,
+    allocate nothing and cannot overflow (a sum can); measured about 1.4x faster than ``a.sum()``
+    on a 128 K block, with no BLAS call (the numbers are in the report of issue 11)."""
+    for name, i in plan:
+        xp.isfinite(arrays[i], out=mask)
+        if not mask.all():
+            return name
     return None
 
 
@@ -213,7 +216,8 @@ class Optimizer:
     def _prepare(self, checked):
         """Everything an update needs, allocated before the first parameter changes (slots on their
         first step, contiguous gradients, scratch), so that nothing can fail half-way: for each
-        parameter to update ``(index in checked, xp, flat arrays [w, g, *slots], block size, scratch)``."""
+        parameter to update ``(index in checked, xp, flat arrays [w, g, *slots], block size, scratch,
+        boolean mask scratch)``."""
         work = []
         for k, (g, w, xp) in enumerate(checked):
             n = w.size
@@ -222,23 +226,27 @@ class Optimizer:
             flat = [w.reshape(-1), xp.ascontiguousarray(g).reshape(-1)] + [s.reshape(-1) for s in self.slots(w)]
             # On a GPU every pass is one kernel over the whole array: blocking would only add launches.
             size = n if self.block is None or xp is not np else min(self.block, n)
-            work.append((k, xp, flat, size, self._scratch_for(xp, w.dtype, size)))
+            work.append((k, xp, flat, size, self._scratch_for(xp, w.dtype, size), self._scratch_for(xp, bool, size)))
         return work
 
-    def _update_parameter(self, xp, flat, size, scratch):
-        """Update one parameter (and its slots) block by block. Returns None if they all stayed
-        finite, else what did not: ``"weights"`` or the slot's name. Each block is checked right
-        after its update, while it is still in cache."""
-        checked = [0] + [2 + self.slot_names.index(name) for name in self.hidden_slots]  # w, hidden slots
-        names = ["weights"] + list(self.hidden_slots)
-        n, problem = flat[0].size, None
+    def _check_plan(self):
+        """``[(name, index in [w, g, *slots]), ...]``: what the check after an update reads, the
+        weights and then the :attr:`hidden_slots`."""
+        return [("weights", 0)] + [(name, 2 + self.slot_names.index(name)) for name in self.hidden_slots]
+
+    def _update_parameter(self, xp, flat, size, scratch, mask, plan):
+        """Update one parameter (``flat`` = [w, g, *slots]) block by block. Returns None if what
+        ``plan`` names stayed finite, else the first name that did not (``"weights"`` or a slot's).
+        Each block is checked right after its update, while it is still in cache."""
+        n = flat[0].size
+        if size == n:  # one block (small parameters, GPUs): no slicing
+            self._update_block(xp, *flat, scratch)
+            return _non_finite(xp, flat, mask, plan)
+        problem = None
         for start in range(0, n, size):
-            stop = min(start + size, n)
-            blocks = [a[start:stop] for a in flat]
-            self._update_block(xp, *blocks, scratch[:stop - start])
-            if problem is None:
-                bad = _first_non_finite(xp, [blocks[i] for i in checked])
-                problem = None if bad is None else names[bad]
+            blocks, m = [a[start:start + size] for a in flat], min(size, n - start)
+            self._update_block(xp, *blocks, scratch[:m])
+            problem = problem or _non_finite(xp, blocks, mask[:m], plan)
         return problem
 
     def apply_gradients(self, grads_and_vars):
@@ -255,11 +263,11 @@ class Optimizer:
         parameter: in place, the update cannot be undone (no copy of the weights is kept)."""
         checked = self._check_pairs(grads_and_vars)
         work = self._prepare(checked)
-        problems = []
+        problems, plan = [], self._check_plan()
         with _SigintDeferred(), np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
             self._begin_step()
             for k, *item in work:
-                problem = self._update_parameter(*item)
+                problem = self._update_parameter(*item, plan)
                 if problem is not None:
                     problems.append((k, problem))
             self.iterations += 1
