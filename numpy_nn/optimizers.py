@@ -262,6 +262,9 @@ class Optimizer:
         is raised with ``weights_finite=False`` and ``parameter`` = the index of the first such
         parameter: in place, the update cannot be undone (no copy of the weights is kept)."""
         checked = self._check_pairs(grads_and_vars)
+        if self.iterations + 1 >= 2**62:  # else the count, advanced last, would fail after the update
+            raise ValueError(f"{type(self).__name__}.apply_gradients: iterations ({self.iterations}) cannot advance "
+                             "past its limit 2**62 - 1")
         work = self._prepare(checked)
         problems, plan = [], self._check_plan()
         with _SigintDeferred(), np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below

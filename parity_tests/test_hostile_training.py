@@ -415,6 +415,16 @@ def test_a_failing_allocation_on_the_first_step_changes_no_parameter(monkeypatch
     assert np.all(a == 1) and np.all(b == 1) and opt.iterations == 0
 
 
+def test_a_step_count_at_its_limit_is_refused_before_the_update():
+    """``iterations`` advances after the update; at 2**62 - 1 it cannot, so the step is refused first."""
+    opt = nn.optimizers.SGD(0.1)
+    opt.iterations = 2**62 - 1
+    w = np.ones(3, f32)
+    with pytest.raises(ValueError, match=r"iterations \(4611686018427387903\) cannot advance"):
+        opt.apply_gradients([(np.ones_like(w), w)])
+    assert np.all(w == 1) and opt.iterations == 2**62 - 1
+
+
 # ----------------------------------------------------------------------------------------------
 # Class 7: empty and extreme inputs
 # ----------------------------------------------------------------------------------------------

@@ -39,9 +39,14 @@ the README's "Determinism in detail"), so ``metrics.json`` records it.
 Errors end with one line naming the argument or file and what is wrong, and no traceback: exit
 status 2 for a usage problem (a bad argument, TensorFlow or matplotlib missing, an option that
 contradicts the checkpoint being resumed), 1 for a data problem (missing, truncated, corrupt or
-mismatched files), a checkpoint that is missing, damaged or of another model, an output folder that
-cannot be written, or a run that diverged (a NaN/inf loss or gradient: the message names the model,
-framework, epoch, step and first layer concerned).
+mismatched files, a training or test split of 0 images), a checkpoint that is missing, damaged or of
+another model, an output folder that cannot be written, or a run that diverged: a NaN/inf loss or
+gradient, an update that overflowed a weight or an optimizer slot, or a test loss that is not
+finite. The message names the model, framework, epoch, step and first layer concerned, and says
+truthfully whether the weights are those before the failing step (``weights_finite``) or not. A
+diverged run never exits 0, never writes a checkpoint holding NaN/inf and never writes
+``metrics.json``; ``metrics.json`` itself is strict JSON (``allow_nan=False``: a non-finite number
+would be written as null and listed under ``"non_finite"``).
 TensorFlow is imported only when a TF backend is asked for, matplotlib only to draw: this module
 imports NumPy and numpy_nn alone.
 """
