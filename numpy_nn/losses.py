@@ -21,7 +21,7 @@ class _CrossEntropy:
 
     def __init__(self, from_logits=False):
         self.from_logits = bool(from_logits)
-        self._cache = None
+        self._cache = self._last_labels = None
 
     def _labels(self, y_true, op):
         """``y_true`` as the array the functional op takes, after checking it is this loss's kind of
@@ -48,6 +48,7 @@ class _CrossEntropy:
         constructor's setting for this call (Sequential uses it to fuse a final softmax, as Keras does)."""
         logits = self.from_logits if from_logits is None else from_logits
         labels = self._labels(y_true, f"{type(self).__name__}.forward")
+        self._last_labels = labels
         if logits:
             value, cache = F.softmax_cross_entropy_forward(y_pred, labels)
             self._cache = (F.softmax_cross_entropy_backward, cache)
@@ -75,6 +76,16 @@ class _CrossEntropy:
             raise ValueError(f"{op}: y_pred must be scores of shape (N, C), got {getattr(y_pred, 'shape', type(y_pred).__name__)}")
         labels = self._labels(y_true, op)
         check_labels(labels, y_pred, op)
+        return self._accuracy(labels, y_pred)
+
+    def last_accuracy(self, y_pred):
+        """:meth:`accuracy` against the labels of the last :meth:`forward` (checked there, so not
+        again): ``Sequential.train_on_batch`` computes it from the same scores, before the update."""
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.last_accuracy called before forward")
+        return self._accuracy(self._last_labels, y_pred)
+
+    def _accuracy(self, labels, y_pred):
         target = labels if self.sparse else np.argmax(labels, axis=-1)
         return np.count_nonzero(np.argmax(y_pred, axis=-1) == target) / len(target)
 

@@ -267,7 +267,7 @@ class Sequential:
         fused = self.softmax_in_loss  # final softmax + from_logits=False: work on the logits, as Keras
         out = self.forward(x, training=True, logits=fused)                       # 1. forward
         loss = float(self.loss.forward(y, out, from_logits=True if fused else None))  # 2. loss
-        accuracy = self.loss.accuracy(y, out)  # argmax of logits = argmax of probabilities
+        accuracy = self.loss.last_accuracy(out)  # argmax of logits = argmax of probabilities
         self.backward(self.loss.backward(), need_input_grad=False)               # 3. backward
         check_finite(self, loss)
         self._apply_update()                                                     # 4. update

@@ -102,11 +102,12 @@ class Optimizer:
         self.block = _check_block(block, type(self).__name__)
         self._state = {}     # id(param) -> (param, state arrays); re-keyed on copy (see __setstate__)
         self._scratch = {}   # (array module, dtype) -> one reusable scratch buffer
+        self._distinct = []  # the parameters of the last step, checked distinct (see _check_distinct)
 
     def __getstate__(self):
         """For ``copy.deepcopy`` and pickle: the state as (parameter, slots) pairs, since its keys are
         ``id``s, which a copy does not keep; the scratch buffers (keyed by module) are not copied."""
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_state", "_scratch")}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_state", "_scratch", "_distinct")}
         state["_slot_pairs"] = list(self._state.values())
         return state
 
@@ -116,7 +117,7 @@ class Optimizer:
         pairs = state.pop("_slot_pairs", [])
         self.__dict__.update(state)
         self._state = {id(param): (param, slots) for param, slots in pairs}
-        self._scratch = {}
+        self._scratch, self._distinct = {}, []
 
     @property
     def iterations(self):
@@ -174,12 +175,23 @@ class Optimizer:
             if _module_of(g) is not xp or g.shape != w.shape or g.dtype != w.dtype:
                 got = f"{g.dtype} {g.shape}" if _module_of(g) is not None else type(g).__name__
                 raise ValueError(f"{owner}: gradient {k} must match its parameter ({w.dtype} {w.shape}), got {got}")
-            for j, (_, earlier, _) in enumerate(checked):
+            checked.append((g, w, xp))
+        self._check_distinct(checked, owner)
+        return checked
+
+    def _check_distinct(self, checked, owner):
+        """No parameter twice, nor two sharing memory (it would be updated twice). Pairwise, so it
+        is skipped when the parameters are the very objects of the last step that passed (the usual
+        case: a model hands the same arrays every step)."""
+        params = [w for _, w, _ in checked]
+        if len(params) == len(self._distinct) and all(a is b for a, b in zip(params, self._distinct)):
+            return
+        for k, (_, w, xp) in enumerate(checked):
+            for j, earlier in enumerate(params[:k]):
                 if earlier is w or (xp is np and np.may_share_memory(earlier, w)):
                     raise ValueError(f"{owner}: parameter {k} is parameter {j} again (or shares its memory); "
                                      "each parameter may appear once per step")
-            checked.append((g, w, xp))
-        return checked
+        self._distinct = params
 
     def _prepare(self, checked):
         """Everything an update needs, allocated before the first parameter changes (slots on their
