@@ -43,10 +43,16 @@ def run_epoch(train_step, x, y, batches, bar=None, epoch=None):
     every step with the running mean loss and accuracy; it is closed here only when training stops
     with an error, so that the caller can add validation metrics before closing it.
 
-    A non-finite loss or gradient (the step raises :class:`~numpy_nn.errors.TrainingDiverged`
-    without applying its update) stops the epoch: the error is raised again with ``epoch`` (as
-    given, 1-based by convention) and the 1-based ``step`` filled in.
+    A step that raises :class:`~numpy_nn.errors.TrainingDiverged` (a non-finite loss or gradient,
+    its update not applied; or an update that overflowed, ``weights_finite=False``) stops the epoch:
+    the error is raised again with ``epoch`` (as given, 1-based by convention) and the 1-based
+    ``step`` filled in. No batches at all (0 training examples) is a ValueError: an epoch without a
+    step has no loss to report.
     """
+    batches = list(batches)
+    if not batches or any(len(idx) == 0 for idx in batches):
+        raise ValueError(f"run_epoch: every epoch needs at least one non-empty batch, got {len(batches)} batches "
+                         f"over {len(x)} training examples")
     bar = bar if bar is not None else ProgressBar(len(batches), enabled=False)
     losses, accuracies, sizes = [], [], []
     seen, total_loss, total_correct = 0, 0.0, 0.0
@@ -57,7 +63,7 @@ def run_epoch(train_step, x, y, batches, bar=None, epoch=None):
                 loss, acc = train_step(x[idx], y[idx], step)
         except TrainingDiverged as e:
             bar.close()
-            raise TrainingDiverged(e.reason, e.layer, epoch, step + 1, e.weights_finite) from None
+            raise e.where(epoch, step + 1) from None
         losses.append(loss)
         accuracies.append(acc)
         sizes.append(len(idx))
@@ -65,4 +71,4 @@ def run_epoch(train_step, x, y, batches, bar=None, epoch=None):
         total_loss, total_correct = total_loss + loss * len(idx), total_correct + acc * len(idx)
         bar.update(step + 1, samples=seen, loss=total_loss / seen, accuracy=total_correct / seen)
     seconds = time.perf_counter() - start
-    return EpochResult(losses, accuracies, sizes, seconds, total_loss / max(seen, 1), total_correct / max(seen, 1))
+    return EpochResult(losses, accuracies, sizes, seconds, total_loss / seen, total_correct / seen)

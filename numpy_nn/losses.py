@@ -9,23 +9,46 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
+from .functional._checks import check_labels
 
 
 class _CrossEntropy:
+    """Shared by both losses. Each accepts one kind of label, and :meth:`forward`, :meth:`accuracy`
+    and :meth:`check_labels` accept exactly the same labels (:meth:`_labels`, then the functional
+    op's own check: class ids in range, rows non-negative and summing to 1)."""
+
     sparse = None
 
     def __init__(self, from_logits=False):
         self.from_logits = bool(from_logits)
-        self._cache = None
+        self._cache = self._last_labels = None
 
-    def _labels(self, y_true, y_pred):
+    def _labels(self, y_true, op):
+        """``y_true`` as the array the functional op takes, after checking it is this loss's kind of
+        label (a one-hot row given to the sparse loss would otherwise be taken for a dense label)."""
         raise NotImplementedError
+
+    def _as_array(self, y_true, op):
+        if isinstance(y_true, (list, tuple)):
+            y_true = np.asarray(y_true)
+        if not (hasattr(y_true, "ndim") and hasattr(y_true, "dtype") and hasattr(y_true, "shape")):
+            raise TypeError(f"{op}: labels must be an array, got {type(y_true).__name__}")
+        return y_true
+
+    def check_labels(self, y_true, n_classes):
+        """Check ``y_true`` as labels for ``n_classes`` scores per example, without computing
+        anything: the check :meth:`forward` makes, run up front (``Sequential.fit`` checks all its
+        labels before the first step). ValueError/TypeError naming the loss otherwise."""
+        op = f"{type(self).__name__}.check_labels"
+        labels = self._labels(y_true, op)
+        check_labels(labels, np.broadcast_to(np.zeros((), np.float32), (len(labels), n_classes)), op)
 
     def forward(self, y_true, y_pred, from_logits=None):
         """Mean loss over the batch; caches what :meth:`backward` needs. ``from_logits`` overrides the
         constructor's setting for this call (Sequential uses it to fuse a final softmax, as Keras does)."""
         logits = self.from_logits if from_logits is None else from_logits
-        labels = self._labels(np.asarray(y_true) if isinstance(y_true, (list, tuple)) else y_true, y_pred)
+        labels = self._labels(y_true, f"{type(self).__name__}.forward")
+        self._last_labels = labels
         if logits:
             value, cache = F.softmax_cross_entropy_forward(y_pred, labels)
             self._cache = (F.softmax_cross_entropy_backward, cache)
@@ -45,10 +68,25 @@ class _CrossEntropy:
         return float(self.forward(y_true, y_pred))
 
     def accuracy(self, y_true, y_pred):
-        """Fraction of rows whose arg-max matches the label (Keras's "accuracy" for this loss)."""
-        target = y_true if self.sparse else np.argmax(y_true, axis=-1)
-        if self.sparse and target.ndim == 2 and target.shape[1] == 1:
-            target = target[:, 0]
+        """Fraction of rows whose arg-max matches the label (Keras's "accuracy" for this loss). The
+        labels are checked as :meth:`forward` checks them (so that a wrong kind of label cannot
+        broadcast into a wrong number), against scores ``y_pred`` of shape (N, C)."""
+        op = f"{type(self).__name__}.accuracy"
+        if getattr(y_pred, "ndim", None) != 2:
+            raise ValueError(f"{op}: y_pred must be scores of shape (N, C), got {getattr(y_pred, 'shape', type(y_pred).__name__)}")
+        labels = self._labels(y_true, op)
+        check_labels(labels, y_pred, op)
+        return self._accuracy(labels, y_pred)
+
+    def last_accuracy(self, y_pred):
+        """:meth:`accuracy` against the labels of the last :meth:`forward` (checked there, so not
+        again): ``Sequential.train_on_batch`` computes it from the same scores, before the update."""
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.last_accuracy called before forward")
+        return self._accuracy(self._last_labels, y_pred)
+
+    def _accuracy(self, labels, y_pred):
+        target = labels if self.sparse else np.argmax(labels, axis=-1)
         return np.count_nonzero(np.argmax(y_pred, axis=-1) == target) / len(target)
 
     def __repr__(self):
@@ -60,9 +98,14 @@ class SparseCategoricalCrossentropy(_CrossEntropy):
 
     sparse = True
 
-    def _labels(self, y_true, y_pred):
-        if getattr(y_true, "ndim", None) == 2 and y_true.shape[1] == 1:
+    def _labels(self, y_true, op):
+        y_true = self._as_array(y_true, op)
+        if y_true.ndim == 2 and y_true.shape[1] == 1:
             y_true = y_true[:, 0]
+        if y_true.ndim != 1:
+            hint = " (rows of one-hot or probabilities: use CategoricalCrossentropy)" if y_true.ndim == 2 else ""
+            raise ValueError(f"{op}: labels must be class ids of shape (N,) or (N, 1), got shape "
+                             f"{tuple(y_true.shape)}{hint}")
         return y_true
 
 
@@ -71,7 +114,12 @@ class CategoricalCrossentropy(_CrossEntropy):
 
     sparse = False
 
-    def _labels(self, y_true, y_pred):
+    def _labels(self, y_true, op):
+        y_true = self._as_array(y_true, op)
+        if y_true.ndim != 2:
+            hint = " (class ids: use SparseCategoricalCrossentropy)" if y_true.ndim == 1 else ""
+            raise ValueError(f"{op}: labels must be one-hot or probability rows of shape (N, C), got shape "
+                             f"{tuple(y_true.shape)}{hint}")
         return y_true
 
 

@@ -22,6 +22,7 @@ from .functional._checks import check_float
 from .layers import ActivationLayer, Layer
 from .loop import run_epoch
 from .progress import ProgressBar
+from .training_checks import check_count, check_finite, check_fit_arguments, check_seed
 
 __all__ = ["Sequential", "History", "TrainingDiverged", "load_model"]
 
@@ -43,8 +44,8 @@ class Sequential:
     one ``numpy.random.Generator`` seeded with ``seed``, so a seed fixes the whole starting point."""
 
     def __init__(self, layers=None, seed=None, input_shape=None, name="sequential"):
-        self.layers, self.name, self.seed = [], name, seed
-        self._rng = np.random.default_rng(seed)
+        self.layers, self.name, self.seed = [], name, check_seed(seed, "Sequential")
+        self._rng = np.random.default_rng(self.seed)
         self.optimizer = self.loss = None
         self.metrics = []
         for layer in layers or []:
@@ -54,9 +55,19 @@ class Sequential:
 
     # --- structure ---------------------------------------------------------------------------
     def add(self, layer):
+        """Append ``layer``. The same instance twice is refused: its one forward cache would hold
+        only the later input, so its gradient would be wrong, and it would be updated twice."""
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add: expected a numpy_nn layer, got {type(layer).__name__}")
+        if any(layer is other for other in self.layers):
+            raise ValueError(f"Sequential.add: layer '{layer.name}' is already in this model (at position "
+                             f"{next(i for i, other in enumerate(self.layers) if other is layer)}); a layer may "
+                             "appear once: create another instance to repeat its architecture")
         self.layers.append(layer)
+
+    def _require_layers(self, op):
+        if not self.layers:
+            raise ValueError(f"Sequential.{op}: the model has no layers; add() some first")
 
     @property
     def built(self):
@@ -208,51 +219,77 @@ class Sequential:
                 and getattr(self.layers[-1], "activation", None) == "softmax")
 
     def _check_labels(self, x, y, op):
+        """One label per example of ``x``, and (once the model is built) labels of the loss's kind
+        for the last layer's classes, all checked by the loss (:meth:`losses.check_labels`)."""
         if not hasattr(y, "shape") or len(y) != len(x):
             got = len(y) if hasattr(y, "__len__") else type(y).__name__
             raise ValueError(f"Sequential.{op}: y must have one label per example ({len(x)}), got {got}")
+        out_shape = self.layers[-1].output_shape if self.built else None
+        if out_shape is not None and len(out_shape) == 1:
+            try:
+                self.loss.check_labels(y, out_shape[0])
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"Sequential.{op}: {e}") from None
+
+    def _check_data(self, x, y, op, where=""):
+        """Check ``x`` and every label of ``y`` as each batch's step will, building an unbuilt model
+        for ``x`` first; ``where`` is added to the message (e.g. " (in validation_data)")."""
+        try:
+            self._check_input(x, op)
+            self._build_for(x)
+            self._check_labels(x, y, op)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{e}{where}") from None
+
+    def _build_for(self, x):
+        """Build an unbuilt model for ``x`` (as its first forward would), so that labels can be
+        checked against the output before any step draws a dropout mask or changes a weight."""
+        if not self.built:
+            self.build(x.shape[1:], x.dtype)
 
     def train_on_batch(self, x, y):
         """One step of gradient descent on a batch; returns ``(loss, accuracy)`` on that batch.
 
-        Raises :class:`TrainingDiverged` (before updating anything) if the loss or a gradient is not
-        finite; set ``model.check_finite = False`` to skip the gradient check (one reduction per
-        parameter per step).
+        Everything that can fail runs before the update: the input and label checks (before the
+        forward, so a refused batch draws no dropout mask), the loss and the accuracy, and the
+        finite check of the loss and gradients: a failure there leaves weights, optimizer slots and
+        ``iterations`` exactly as they were, and a NaN/inf raises :class:`TrainingDiverged` with
+        ``weights_finite=True``. ``model.check_finite = False`` skips the gradient check (one
+        reduction per parameter per step). An update that overflows a weight or an optimizer slot
+        is caught by the optimizer in the same step: TrainingDiverged naming the layer and
+        parameter, with ``weights_finite=False`` (applied in place, it cannot be undone).
         """
         self._require_compiled("train_on_batch")
+        self._require_layers("train_on_batch")
         self._check_input(x, "train_on_batch")
+        self._build_for(x)
         self._check_labels(x, y, "train_on_batch")
         fused = self.softmax_in_loss  # final softmax + from_logits=False: work on the logits, as Keras
         out = self.forward(x, training=True, logits=fused)                       # 1. forward
         loss = float(self.loss.forward(y, out, from_logits=True if fused else None))  # 2. loss
+        accuracy = self.loss.last_accuracy(out)  # argmax of logits = argmax of probabilities
         self.backward(self.loss.backward(), need_input_grad=False)               # 3. backward
-        self._check_finite(loss)
-        self.optimizer.apply_gradients(self.trainable_pairs())                   # 4. update
-        return loss, self.loss.accuracy(y, out)  # argmax of logits = argmax of probabilities
+        check_finite(self, loss)
+        self._apply_update()                                                     # 4. update
+        return loss, accuracy
 
     check_finite = True
 
-    def _check_finite(self, loss):
-        if not np.isfinite(loss):
-            overflowed = self._first_bad_layer(kind="params")
-            if overflowed is not None:
-                raise TrainingDiverged(f"the loss is {loss}: layer '{overflowed}' holds non-finite weights",
-                                       layer=overflowed, weights_finite=False)
-            raise TrainingDiverged(f"the loss is {loss}", layer=self._first_bad_layer())
-        if self.check_finite:
-            layer = self._first_bad_layer()
-            if layer is not None:
-                raise TrainingDiverged(f"non-finite gradient in layer '{layer}'", layer=layer)
+    def _parameter_names(self):
+        """``[(layer name, parameter name), ...]`` in :meth:`trainable_pairs` order."""
+        return [(layer.name, k) for layer in self.layers for k in layer.params]
 
-    def _first_bad_layer(self, kind="grads"):
-        """The first layer, in forward order, with a NaN/inf parameter gradient (or parameter, with
-        ``kind="params"``); None if all are finite. A sum is non-finite whenever any term is, so one
-        reduction per array suffices (an overflowing sum of finite terms is confirmed element-wise)."""
-        for layer in self.layers:
-            for g in getattr(layer, kind).values():
-                if not np.isfinite(g.sum()) and not np.all(np.isfinite(g)):
-                    return layer.name
-        return None
+    def _apply_update(self):
+        """The optimizer's update of every pair; its TrainingDiverged (an update that overflowed a
+        weight or slot) raised again with the layer and parameter named in the message."""
+        try:
+            self.optimizer.apply_gradients(self.trainable_pairs())
+        except TrainingDiverged as e:
+            if e.parameter is None:
+                raise
+            layer, name = self._parameter_names()[e.parameter]
+            raise TrainingDiverged(f"layer '{layer}' ({name}): {e.reason}", layer=layer, weights_finite=False,
+                                   parameter=e.parameter) from None
 
     def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, seed=None, verbose=1, validation_data=None,
             initial_epoch=0, on_epoch_end=None):
@@ -262,14 +299,19 @@ class Sequential:
         Epoch e's batch order is :func:`numpy_nn.batching.epoch_batch_indices` of ``(seed, e)``, so
         ``initial_epoch=k`` (Keras's name) resumes exactly where a run stopped after k epochs.
         ``seed=None`` draws one (recorded as ``history.seed``). ``on_epoch_end(epoch, logs)`` is called
-        after each epoch (the CLI saves checkpoints there). A NaN/inf loss or gradient stops training
-        with :class:`TrainingDiverged` naming the epoch, step and layer, the last good weights kept.
+        after each epoch (the CLI saves checkpoints there). Every argument and every label is
+        checked before the first step (:func:`~numpy_nn.training_checks.check_fit_arguments`, then
+        :meth:`_check_data`). A NaN/inf loss or gradient stops training with
+        :class:`TrainingDiverged` naming the epoch, step and layer, the last good weights kept; an
+        update that overflows stops it in that very step, with ``weights_finite=False``.
         """
         self._require_compiled("fit")
-        self._check_input(x, "fit")
-        self._check_labels(x, y, "fit")
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"Sequential.fit: epochs must be a non-negative integer, got {epochs!r}")
+        self._require_layers("fit")
+        epochs, batch_size, initial_epoch, seed = check_fit_arguments(epochs, batch_size, initial_epoch, seed,
+                                                                      validation_data, on_epoch_end)
+        self._check_data(x, y, "fit")
+        if validation_data is not None:
+            self._check_data(*validation_data, "fit", " (in validation_data)")
         history = History()
         history.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
         for epoch in range(initial_epoch, epochs):
@@ -290,7 +332,10 @@ class Sequential:
     def evaluate(self, x, y, batch_size=32, verbose=0):
         """Mean loss and accuracy over ``(x, y)``, in inference mode: ``[loss, accuracy]``."""
         self._require_compiled("evaluate")
+        self._require_layers("evaluate")
+        batch_size = check_count(batch_size, "batch_size", "evaluate", 1)
         self._check_input(x, "evaluate")
+        self._build_for(x)
         self._check_labels(x, y, "evaluate")
         fused = self.softmax_in_loss  # the loss from the logits, the accuracy from the probabilities
         total_loss = total_correct = 0.0
@@ -305,6 +350,8 @@ class Sequential:
 
     def predict(self, x, batch_size=32, verbose=0):
         """The model's outputs for ``x`` in inference mode, computed batch by batch."""
+        self._require_layers("predict")
+        batch_size = check_count(batch_size, "batch_size", "predict", 1)
         self._check_input(x, "predict")
         return np.concatenate([self.forward(x[idx]) for idx in batch_indices(len(x), batch_size, shuffle=False)])
 

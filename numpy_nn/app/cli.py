@@ -39,9 +39,14 @@ the README's "Determinism in detail"), so ``metrics.json`` records it.
 Errors end with one line naming the argument or file and what is wrong, and no traceback: exit
 status 2 for a usage problem (a bad argument, TensorFlow or matplotlib missing, an option that
 contradicts the checkpoint being resumed), 1 for a data problem (missing, truncated, corrupt or
-mismatched files), a checkpoint that is missing, damaged or of another model, an output folder that
-cannot be written, or a run that diverged (a NaN/inf loss or gradient: the message names the model,
-framework, epoch, step and first layer concerned).
+mismatched files, a training or test split of 0 images), a checkpoint that is missing, damaged or of
+another model, an output folder that cannot be written, or a run that diverged: a NaN/inf loss or
+gradient, an update that overflowed a weight or an optimizer slot, or a test loss that is not
+finite. The message names the model, framework, epoch, step and first layer concerned, and says
+truthfully whether the weights are those before the failing step (``weights_finite``) or not. A
+diverged run never exits 0, never writes a checkpoint holding NaN/inf and never writes
+``metrics.json``; ``metrics.json`` itself is strict JSON (``allow_nan=False``: a non-finite number
+would be written as null and listed under ``"non_finite"``).
 TensorFlow is imported only when a TF backend is asked for, matplotlib only to draw: this module
 imports NumPy and numpy_nn alone.
 """
@@ -205,11 +210,22 @@ def _prepare_out(out):
 def _load_data(args, limit, stream):
     """``((x_train, y_train), (x_test, y_test)), source``, the training set cut to ``limit`` (None: all)."""
     train, test, source = load_mnist(args.data_dir, return_source=True, verbose=True)
+    _check_splits(source, train, test)
     x_train, y_train = train
     if limit is not None and limit < len(x_train):
         print(f"{PROG}: using the first {limit:,} of the {len(x_train):,} training images (--limit)", file=stream)
         x_train, y_train = x_train[:limit], y_train[:limit]
     return ((x_train, y_train), test), source
+
+
+def _check_splits(source, train, test):
+    """Both splits must hold images (0 training images gives an epoch without a step, 0 test images
+    no accuracy): DataError naming the data's location otherwise, whatever the loader accepted."""
+    for split, (images, labels) in (("training", train), ("test", test)):
+        if len(images) == 0 or len(labels) != len(images):
+            where = source.location if source.location is not None else source.describe()
+            raise DataError(f"{where}: the {split} split has {len(images)} images and {len(labels)} labels; "
+                            "training needs at least one image, with its label, in each split")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ class NumpyTrainer:
 # The driver
 # ----------------------------------------------------------------------------------------------
 
-def train_step(trainer, model, masks=None):
+def train_step(trainer, model, masks=None, layer_names=None):
     """The ``train_step(x, y, step) -> (loss, accuracy)`` that :func:`numpy_nn.loop.run_epoch` runs
     for ``trainer`` (one framework's training of model ``model``).
 
@@ -130,15 +130,74 @@ def train_step(trainer, model, masks=None):
         try:
             loss, accuracy = trainer.train_on_batch(x, y, replay)
         except TrainingDiverged as e:
-            reason = f"{model} ({trainer.backend}): {e.reason}"
-            if e.layer is not None and f"'{e.layer}'" not in e.reason:
-                reason += f", first non-finite gradient in layer '{e.layer}'"
-            raise TrainingDiverged(reason, e.layer, weights_finite=e.weights_finite) from None
+            raise _named(e, trainer, model, layer_names) from None
         if record:
             masks.append([m.copy() for m in trainer.last_masks()])
         return loss, accuracy
 
     return step
+
+
+def _named(e, trainer, model, layer_names=None):
+    """``e`` with the model and framework in its reason and the first layer named, and with
+    ``weights_finite`` made true to the weights: a step that refused its update because the loss was
+    NaN may have found weights that an earlier update had already overflowed (the Keras step does
+    not check its updates), and then the weights are not good ones."""
+    reason = f"{model} ({trainer.backend}): {e.reason}"
+    if e.layer is not None and f"'{e.layer}'" not in e.reason:
+        reason += f", first non-finite gradient in layer '{e.layer}'"
+    if e.weights_finite and layer_names is not None:
+        layer = _first_non_finite_weight(trainer.get_weights(), layer_names)
+        if layer is not None:
+            return TrainingDiverged(f"{reason}; layer '{layer}' already holds non-finite weights", layer,
+                                    weights_finite=False)
+    return e.where(reason=reason)
+
+
+def weight_layer_names(model):
+    """The layer name of each array of a numpy_nn ``model``'s ``get_weights()``; the Keras twin's
+    ``get_weights()`` keeps that order."""
+    return [layer.name for layer in model.layers for _ in layer.weights]
+
+
+#: What a TrainingDiverged found at the end of an epoch says about the weights (a step in the epoch
+#: overflowed them; the epoch's steps had finite losses and gradients, so none stopped it).
+_OVERFLOWED = ("an update during this epoch overflowed them, in place (no copy is kept to undo it): this model "
+               "cannot continue, and no checkpoint of this epoch is written")
+
+
+def check_finite_after_epoch(trainers, model, epoch, steps, layer_names):
+    """After an epoch: every framework's weights must be finite (numpy_nn's optimizer checks each
+    update; the Keras step checks only the loss and gradients, so an update that overflowed a Keras
+    weight is found here). TrainingDiverged with ``weights_finite=False`` otherwise."""
+    for backend, trainer in trainers.items():
+        layer = _first_non_finite_weight(trainer.get_weights(), layer_names)
+        if layer is not None:
+            raise TrainingDiverged(f"{model} ({backend}): non-finite weights in layer '{layer}' after the epoch's "
+                                   "last step", layer, epoch, steps, weights_finite=False, kept=_OVERFLOWED)
+
+
+def check_data(data):
+    """``((x_train, y_train), (x_test, y_test))``: both splits non-empty, labels one per image.
+    ValueError naming the split otherwise (an epoch of 0 batches has no loss; a test set of 0
+    images no accuracy)."""
+    for split, (images, labels) in zip(("training", "test"), data):
+        if len(images) == 0:
+            raise ValueError(f"the {split} split has 0 images; training needs at least one in each split")
+        if len(labels) != len(images):
+            raise ValueError(f"the {split} split has {len(images)} images but {len(labels)} labels")
+
+
+def check_results(runs, model):
+    """After the test evaluation: a non-finite test loss or accuracy (finite weights whose outputs
+    overflow) is divergence too, never a result to report."""
+    for backend, run in runs.items():
+        for what in ("test_loss", "test_accuracy"):
+            value = getattr(run, what)
+            if not np.isfinite(value):
+                raise TrainingDiverged(f"{model} ({backend}): the {what.replace('_', ' ')} is {value} after training",
+                                       weights_finite=True,
+                                       kept="the weights are finite, but the model's outputs on the test set overflow")
 
 
 def make_trainers(models, backends, seed=None):
@@ -186,6 +245,7 @@ def train_model(name, data, backends=BACKENDS, epochs=None, batch_size=None, lea
     epochs = spec.epochs if epochs is None else epochs
     batch_size = spec.batch_size if batch_size is None else batch_size
     learning_rate = spec.learning_rate if learning_rate is None else learning_rate
+    check_data(data)
     (train_images, y_train), (test_images, y_test) = data
     data_info = {**(data_info or {}), "train_images": len(train_images),
                  "sha256": data_fingerprint(train_images, y_train)}
@@ -209,6 +269,7 @@ def train_model(name, data, backends=BACKENDS, epochs=None, batch_size=None, lea
         runs = {b: BackendRun.from_history(b, resume.states[b]["history"]) for b in trainers}
         start_epoch, weight_diffs = resume.epoch, list(resume.states[backends[0]]["epoch_weight_diff"])
 
+    layer_names = weight_layer_names(model if resume is None else next(iter(resume.models.values())))
     saver = _Saver(save_dir, spec, trainers, seed, learning_rate) if save_dir is not None else None
     try:
         for epoch in range(start_epoch, epochs):
@@ -217,9 +278,10 @@ def train_model(name, data, backends=BACKENDS, epochs=None, batch_size=None, lea
             for backend, trainer in trainers.items():
                 bar = ProgressBar(len(batches), f"{name:<7} {backend:<5} epoch {epoch + 1}/{epochs}", stream=stream,
                                   enabled=verbose)
-                result = run_epoch(train_step(trainer, name, masks), x_train, y_train, batches, bar, epoch + 1)
+                result = run_epoch(train_step(trainer, name, masks, layer_names), x_train, y_train, batches, bar, epoch + 1)
                 bar.close()
                 runs[backend].add_epoch(result)
+            check_finite_after_epoch(trainers, name, epoch + 1, len(batches), layer_names)
             if len(trainers) == 2:
                 weight_diffs.append(max_abs_diff(trainers["numpy"].get_weights(), trainers["tf"].get_weights()))
             if saver is not None:
@@ -229,8 +291,10 @@ def train_model(name, data, backends=BACKENDS, epochs=None, batch_size=None, lea
     except TrainingDiverged as e:
         e.checkpoint_epoch, e.checkpoints = (saver.epoch, saver.paths) if saver is not None else (0, [])
         raise
-    for backend, trainer in trainers.items():
-        runs[backend].finish(trainer, x_test, y_test)
+    with np.errstate(over="ignore", invalid="ignore"):  # a non-finite test loss is reported by check_results
+        for backend, trainer in trainers.items():
+            runs[backend].finish(trainer, x_test, y_test)
+    check_results(runs, name)
 
     n_embed = min(embedding_size, len(x_test))
     primary = next(iter(trainers.values()))
@@ -266,17 +330,11 @@ class _Saver:
         if "tf" in trainers:
             self.scratch = spec.build(seed=seed)
             self.scratch.compile(spec.make_optimizer(learning_rate), spec.make_loss(), metrics=["accuracy"])
-        some = self.scratch or trainers["numpy"].model
-        self.layer_names = [layer.name for layer in some.layers for _ in layer.weights]
 
     def save(self, state, runs, steps):
-        """Check every framework's weights, then write every file (so a diverged epoch writes none)."""
-        for backend, trainer in self.trainers.items():
-            layer = _first_non_finite_weight(trainer.get_weights(), self.layer_names)
-            if layer is not None:
-                raise TrainingDiverged(f"{state['model']} ({backend}): non-finite weights in layer '{layer}' after "
-                                       "the epoch's last step", layer, state["epoch"], steps)
-        paths = []
+        """Prepare every framework's model (the Keras state copied into the scratch model), check
+        its weights and optimizer slots, then write every file (so a diverged epoch writes none)."""
+        prepared = []
         for backend, trainer in self.trainers.items():
             backend_state = {**state, "backend": backend, "history": runs[backend].history()}
             if backend == "tf":
@@ -284,6 +342,28 @@ class _Saver:
                 model = self.scratch
             else:
                 model = trainer.model
-            paths.append(model.save(checkpoint_path(self.folder, state["model"], backend),
-                                    training_state=backend_state))
+            problem = _state_problem(model)
+            if problem is not None:
+                raise TrainingDiverged(f"{state['model']} ({backend}): {problem} after the epoch's last step",
+                                       None, state["epoch"], steps, weights_finite=False, kept=_OVERFLOWED)
+            prepared.append((model, backend, backend_state))
+        paths = [model.save(checkpoint_path(self.folder, state["model"], backend), training_state=backend_state)
+                 for model, backend, backend_state in prepared]
         self.epoch, self.paths = state["epoch"], paths
+
+
+def _state_problem(model):
+    """What makes ``model``'s state unfit for a checkpoint (a non-finite weight, or an optimizer slot
+    that :meth:`~numpy_nn.optimizers.Optimizer.slot_problem` refuses), or None."""
+    names = [layer.name for layer in model.layers for _ in layer.weights]
+    layer = _first_non_finite_weight(model.get_weights(), names)
+    if layer is not None:
+        return f"non-finite weights in layer '{layer}'"
+    optimizer = model.optimizer
+    for layer in model.layers:
+        for key, param in layer.params.items():
+            for name, slot in zip(optimizer.slot_names, optimizer.slots(param)):
+                problem = optimizer.slot_problem(name, slot)
+                if problem is not None:
+                    return f"the optimizer slot '{name}' of layer '{layer.name}' ({key}) {problem}"
+    return None

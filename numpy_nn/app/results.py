@@ -182,10 +182,35 @@ def results_table(results):
     return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows])
 
 
+def finite_json(value):
+    """``(clean, replaced)``: ``value`` with every NaN or infinite float replaced by None (JSON has
+    no NaN: ``NaN`` in a file is not JSON), and the ``{path: repr}`` of the values replaced."""
+    replaced = {}
+
+    def clean(v, path):
+        if isinstance(v, dict):
+            return {k: clean(item, f"{path}.{k}" if path else str(k)) for k, item in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(item, f"{path}[{i}]") for i, item in enumerate(v)]
+        if isinstance(v, (float, np.floating)) and not math.isfinite(v):
+            replaced[path] = repr(float(v))
+            return None
+        return v
+
+    return clean(value, ""), replaced
+
+
 def write_json(path, payload):
-    """Write ``payload`` as JSON at ``path`` atomically (:func:`numpy_nn.fileio.atomic_write`)."""
+    """Write ``payload`` as strict JSON at ``path`` atomically (:func:`numpy_nn.fileio.atomic_write`).
+    A NaN or infinite number is written as null and listed, with its value, under ``"non_finite"``
+    (``allow_nan=False``: the file is always valid JSON)."""
+    clean, replaced = finite_json(payload)
+    if replaced and isinstance(clean, dict):
+        clean["non_finite"] = {"reason": "JSON has no NaN or infinity: these values are written as null",
+                               "values": replaced}
+
     def dump(f):
-        f.write((json.dumps(payload, indent=2, allow_nan=True) + "\n").encode("utf-8"))
+        f.write((json.dumps(clean, indent=2, allow_nan=False) + "\n").encode("utf-8"))
 
     return atomic_write(path, dump)
 

@@ -1,0 +1,77 @@
+"""The checks of ``Sequential``'s training API that are not the model itself: its arguments
+(:func:`check_fit_arguments`, :func:`check_count`, :func:`check_seed`) and the finiteness of a step's
+loss and gradients before its update (:func:`check_finite`). Each runs before anything changes, so
+that a refused call leaves weights, optimizer state and generators exactly as they were."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import TrainingDiverged
+
+
+def check_seed(seed, owner):
+    """``seed``: None or a non-negative integer, returned as a Python int (``np.int64(0)`` becomes 0,
+    so that it can be saved in a checkpoint's JSON header)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"{owner}: seed must be None or a non-negative integer, got {seed!r:.80}")
+    return int(seed)
+
+
+def check_count(value, name, op, low):
+    """An integer argument (not a bool, not a float) ``>= low``: ValueError naming it otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        kind = "a positive" if low == 1 else "a non-negative"
+        raise ValueError(f"Sequential.{op}: {name} must be {kind} integer, got {value!r:.80}")
+    return int(value)
+
+
+def check_finite(model, loss):
+    """Before the update: a non-finite ``loss`` or (unless ``model.check_finite`` is False) parameter
+    gradient raises :class:`TrainingDiverged` naming the first layer concerned in its text. A NaN
+    loss over weights that are already non-finite says so (``weights_finite=False``)."""
+    if not np.isfinite(loss):
+        overflowed = first_bad_layer(model.layers, kind="params")
+        if overflowed is not None:
+            raise TrainingDiverged(f"the loss is {loss}: layer '{overflowed}' holds non-finite weights",
+                                   layer=overflowed, weights_finite=False)
+        layer = first_bad_layer(model.layers)
+        where = f", first non-finite gradient in layer '{layer}'" if layer is not None else ""
+        raise TrainingDiverged(f"the loss is {loss}{where}", layer=layer)
+    if model.check_finite:
+        layer = first_bad_layer(model.layers)
+        if layer is not None:
+            raise TrainingDiverged(f"non-finite gradient in layer '{layer}'", layer=layer)
+
+
+def first_bad_layer(layers, kind="grads"):
+    """The first layer, in forward order, with a NaN/inf parameter gradient (or parameter, with
+    ``kind="params"``); None if all are finite. A sum is non-finite whenever any term is, so one
+    reduction per array suffices (an overflowing sum of finite terms is confirmed element-wise)."""
+    for layer in layers:
+        for g in getattr(layer, kind).values():
+            if not np.isfinite(g.sum()) and not np.all(np.isfinite(g)):
+                return layer.name
+    return None
+
+
+def check_fit_arguments(epochs, batch_size, initial_epoch, seed, validation_data, on_epoch_end):
+    """``Sequential.fit``'s arguments other than the data: ``(epochs, batch_size, initial_epoch,
+    seed)`` as Python ints (seed may be None) after checking their ranges (``initial_epoch <=
+    epochs``: ``epochs`` is the epoch to train until, as in Keras), that ``validation_data`` is None
+    or a pair, and ``on_epoch_end`` None or callable. The data themselves are the model's to check."""
+    epochs = check_count(epochs, "epochs", "fit", 0)
+    batch_size = check_count(batch_size, "batch_size", "fit", 1)
+    initial_epoch = check_count(initial_epoch, "initial_epoch", "fit", 0)
+    if initial_epoch > epochs:
+        raise ValueError(f"Sequential.fit: initial_epoch ({initial_epoch}) must not exceed epochs ({epochs}): "
+                         "epochs is the epoch to train until, not a count of more epochs")
+    seed = check_seed(seed, "Sequential.fit")
+    if on_epoch_end is not None and not callable(on_epoch_end):
+        raise TypeError(f"Sequential.fit: on_epoch_end must be callable or None, got {type(on_epoch_end).__name__}")
+    if validation_data is not None and not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+        length = f" of length {len(validation_data)}" if hasattr(validation_data, "__len__") else ""
+        raise ValueError(f"Sequential.fit: validation_data must be a pair (x_val, y_val), got "
+                         f"{type(validation_data).__name__}{length}")
+    return epochs, batch_size, initial_epoch, seed
