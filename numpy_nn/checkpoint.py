@@ -154,14 +154,15 @@ def _optimizer(spec, error):
     """``OPTIMIZERS[class](**config)`` with ``iterations`` set, its slot count the file's; or None."""
     if spec is None:
         return None
+    fields = OPTIMIZERS[spec["class"]]().get_config()  # what save writes: nothing else is read
+    unknown = sorted(set(spec["config"]) - set(fields))
+    if unknown:
+        raise error(f"header field optimizer.config.{unknown[0]}: not a field of {spec['class']}'s config "
+                    f"{sorted(fields)}")
     try:
         optimizer = OPTIMIZERS[spec["class"]](**spec["config"])
     except (TypeError, ValueError, OverflowError) as e:
         raise error(f"header field optimizer.config: {spec['class']} refuses it: {e}"[:400]) from None
-    unknown = sorted(set(spec["config"]) - set(optimizer.get_config()))
-    if unknown:
-        raise error(f"header field optimizer.config.{unknown[0]}: not a field of {spec['class']}'s config "
-                    f"{sorted(optimizer.get_config())}")
     try:
         optimizer.iterations = spec["iterations"]
     except (TypeError, ValueError) as e:

@@ -17,15 +17,15 @@ class _CrossEntropy:
     and :meth:`check_labels` accept exactly the same labels (:meth:`_labels`, then the functional
     op's own check: class ids in range, rows non-negative and summing to 1)."""
 
-    sparse = None
+    kind = None  # the functional ops' labels_kind: "sparse" or "dense"
 
     def __init__(self, from_logits=False):
         self.from_logits = bool(from_logits)
         self._cache = self._last_labels = None
 
     def _labels(self, y_true, op):
-        """``y_true`` as the array the functional op takes, after checking it is this loss's kind of
-        label (a one-hot row given to the sparse loss would otherwise be taken for a dense label)."""
+        """``y_true`` as the array the functional op takes (the functional op checks that it is this
+        loss's kind of label, ``labels_kind=self.kind``)."""
         raise NotImplementedError
 
     def _as_array(self, y_true, op):
@@ -41,7 +41,7 @@ class _CrossEntropy:
         labels before the first step). ValueError/TypeError naming the loss otherwise."""
         op = f"{type(self).__name__}.check_labels"
         labels = self._labels(y_true, op)
-        check_labels(labels, np.broadcast_to(np.zeros((), np.float32), (len(labels), n_classes)), op)
+        check_labels(labels, np.broadcast_to(np.zeros((), np.float32), (len(labels), n_classes)), op, self.kind)
 
     def forward(self, y_true, y_pred, from_logits=None):
         """Mean loss over the batch; caches what :meth:`backward` needs. ``from_logits`` overrides the
@@ -50,10 +50,10 @@ class _CrossEntropy:
         labels = self._labels(y_true, f"{type(self).__name__}.forward")
         self._last_labels = labels
         if logits:
-            value, cache = F.softmax_cross_entropy_forward(y_pred, labels)
+            value, cache = F.softmax_cross_entropy_forward(y_pred, labels, labels_kind=self.kind)
             self._cache = (F.softmax_cross_entropy_backward, cache)
         else:
-            value, cache = F.cross_entropy_forward(y_pred, labels)
+            value, cache = F.cross_entropy_forward(y_pred, labels, labels_kind=self.kind)
             self._cache = (F.cross_entropy_backward, cache)
         return value
 
@@ -75,7 +75,7 @@ class _CrossEntropy:
         if getattr(y_pred, "ndim", None) != 2:
             raise ValueError(f"{op}: y_pred must be scores of shape (N, C), got {getattr(y_pred, 'shape', type(y_pred).__name__)}")
         labels = self._labels(y_true, op)
-        check_labels(labels, y_pred, op)
+        check_labels(labels, y_pred, op, self.kind)
         return self._accuracy(labels, y_pred)
 
     def last_accuracy(self, y_pred):
@@ -86,7 +86,7 @@ class _CrossEntropy:
         return self._accuracy(self._last_labels, y_pred)
 
     def _accuracy(self, labels, y_pred):
-        target = labels if self.sparse else np.argmax(labels, axis=-1)
+        target = labels if self.kind == "sparse" else np.argmax(labels, axis=-1)
         return np.count_nonzero(np.argmax(y_pred, axis=-1) == target) / len(target)
 
     def __repr__(self):
@@ -96,31 +96,20 @@ class _CrossEntropy:
 class SparseCategoricalCrossentropy(_CrossEntropy):
     """Cross-entropy against integer class ids of shape (N,) (or (N, 1), as Keras accepts)."""
 
-    sparse = True
+    kind = "sparse"
 
     def _labels(self, y_true, op):
         y_true = self._as_array(y_true, op)
-        if y_true.ndim == 2 and y_true.shape[1] == 1:
-            y_true = y_true[:, 0]
-        if y_true.ndim != 1:
-            hint = " (rows of one-hot or probabilities: use CategoricalCrossentropy)" if y_true.ndim == 2 else ""
-            raise ValueError(f"{op}: labels must be class ids of shape (N,) or (N, 1), got shape "
-                             f"{tuple(y_true.shape)}{hint}")
-        return y_true
+        return y_true[:, 0] if y_true.ndim == 2 and y_true.shape[1] == 1 else y_true
 
 
 class CategoricalCrossentropy(_CrossEntropy):
     """Cross-entropy against one-hot (or probability) rows of shape (N, C)."""
 
-    sparse = False
+    kind = "dense"
 
     def _labels(self, y_true, op):
-        y_true = self._as_array(y_true, op)
-        if y_true.ndim != 2:
-            hint = " (class ids: use SparseCategoricalCrossentropy)" if y_true.ndim == 1 else ""
-            raise ValueError(f"{op}: labels must be one-hot or probability rows of shape (N, C), got shape "
-                             f"{tuple(y_true.shape)}{hint}")
-        return y_true
+        return self._as_array(y_true, op)
 
 
 _BY_NAME = {

@@ -432,14 +432,14 @@ def test_a_trickling_mirror_is_given_up_at_the_deadline(mirror):
     it this takes the server's full 3 s and ends in a short read)."""
     error, elapsed, cache = _timed_download(mirror, ["trickle"], timeout=1.0, deadline=0.5)
     assert error is not None and "too slow" in error and "deadline" in error, error
-    assert elapsed < 1.6, elapsed
+    assert elapsed < 2.5, elapsed  # the server trickles for 3 s: only the deadline stops it sooner
     assert list(cache.iterdir()) == []
 
 
 def test_a_silent_mirror_is_given_up_after_the_first_byte_timeout(mirror):
     error, elapsed, _ = _timed_download(mirror, ["silent"], timeout=0.3, deadline=10)
     assert error is not None and "timed out" in error, error
-    assert elapsed < 1.5, elapsed
+    assert elapsed < 2.5, elapsed  # the server stays silent for 5 s
 
 
 @pytest.mark.parametrize("mode, words", [("long-length", ["timed out"]),
@@ -447,7 +447,7 @@ def test_a_silent_mirror_is_given_up_after_the_first_byte_timeout(mirror):
 def test_a_wrong_content_length_fails_the_mirror_quickly(mirror, mode, words):
     error, elapsed, cache = _timed_download(mirror, [mode], timeout=0.3, deadline=10)
     assert error is not None and all(w in error for w in words), error
-    assert elapsed < 1.5, elapsed
+    assert elapsed < 2.5, elapsed  # long-length holds the connection for 5 s
     assert list(cache.iterdir()) == []
 
 
@@ -466,7 +466,7 @@ def test_a_good_mirror_after_hostile_ones_still_delivers_and_failed_mirrors_are_
     assert error is None, error
     assert sorted(p.name for p in cache.iterdir()) == sorted(server.bodies)
     assert [h.split("/")[1] for h in server.hits] == ["silent", "trickle"] + ["ok"] * 4
-    assert elapsed < 1.8, elapsed  # 0.3 + 0.5 (+ reads), once; not once per file
+    assert elapsed < 2.8, elapsed  # 0.3 + 0.5 (+ reads), once; not once per file (5 s silence without the timeout)
 
 
 def test_load_mnist_falls_back_to_the_bundled_sample_in_bounded_time(mirror, tmp_path, monkeypatch, capsys):
@@ -480,7 +480,7 @@ def test_load_mnist_falls_back_to_the_bundled_sample_in_bounded_time(mirror, tmp
                             mirrors=[f"{server.url}/{m}/" for m in ("trickle", "silent", "long-length")])
     elapsed = time.monotonic() - start
     assert source.kind == "bundled-sample"
-    assert elapsed < 3, elapsed  # 3 mirrors x (deadline + timeout) = 2.4 s at most
+    assert elapsed < 4.5, elapsed  # 3 mirrors x (deadline + timeout) = 2.4 s at most; 13 s without the limits
     err = capsys.readouterr().err
     assert err.count("trying the next mirror") == 3 and "download failed from every mirror" in err
     assert "too slow" in err and "timed out" in err and "SAMPLE" in err

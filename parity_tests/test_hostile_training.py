@@ -252,9 +252,9 @@ def test_the_distinct_check_is_skipped_only_for_the_very_same_parameters():
 
 
 @pytest.mark.parametrize("loss, labels, words", [
-    ("sparse_categorical_crossentropy", lambda y: np.eye(10, dtype=f32)[y], ["class ids of shape (N,) or (N, 1)",
-                                                                               "use CategoricalCrossentropy"]),
-    ("categorical_crossentropy", lambda y: y, ["rows of shape (N, C)", "use SparseCategoricalCrossentropy"]),
+    ("sparse_categorical_crossentropy", lambda y: np.eye(10, dtype=f32)[y], ["integer class ids of shape (32,)",
+                                                                               "the dense loss, CategoricalCrossentropy"]),
+    ("categorical_crossentropy", lambda y: y, ["rows of shape (32, 10)", "the sparse loss, SparseCategoricalCrossentropy"]),
     ("sparse_categorical_crossentropy", lambda y: np.where(y == 3, 10, y), ["class ids in [0, 9]", "10"]),
 ])
 def test_the_wrong_kind_of_label_is_refused_before_the_step_changes_anything(loss, labels, words):
