@@ -384,3 +384,101 @@ def test_a_nan_in_a_maxpool_window_propagates_and_takes_the_windows_gradient():
 
 def test_every_reference_op_is_covered_here():
     assert {op.name for op in WITH_REFERENCE} == {"conv2d", "maxpool2d", "avgpool2d"}
+
+
+# --- 1. convolution with a kernel as large as the image: no im2col matrix -------------------------------
+from unittest import mock  # noqa: E402
+
+from numpy_nn.functional import conv2d as conv2d_module  # noqa: E402
+
+from . import strategies as S  # noqa: E402
+from .test_reference_paths import ROUNDOFF  # noqa: E402
+
+
+def _offset_path():
+    """Force the offset-wise path of conv2d_forward on any input (the im2col budget set to 0)."""
+    return mock.patch.multiple(conv2d_module, IM2COL_MIN_BYTES=0, IM2COL_MAX_RATIO=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), dtype=st.sampled_from(["float64", "float32"]), need_dx=st.booleans())
+def test_conv2d_by_kernel_offsets_equals_the_reference_forward_and_backward(data, dtype, need_dx):
+    """The memory-bounded path (one GEMM per kernel offset) against the index-notation reference:
+    float64 within the fast-vs-reference round-off (1e-12 of the reference's magnitude); float32
+    against the float64 reference of the same numbers within conv2d's float32 cap (2e-5)."""
+    sample = data.draw(S.conv2d_inputs(dtype), label="sample")
+    with _offset_path():
+        out, cache = F.conv2d_forward(*sample.args, **sample.kwargs)
+    assert isinstance(cache, conv2d_module.Conv2DOffsetCache), f"a budget of 0 must force the offset path, got {cache!r:.40}"
+    dout = upstream(np.random.default_rng(data.draw(seeds, label="dout seed")), out.shape, dtype)
+    grads = F.conv2d_backward(dout, cache, need_dx=need_dx)
+    as64 = [None if a is None else a.astype(np.float64) for a in sample.args]
+    ref_out, ref_cache = F.conv2d_forward_reference(*as64, **sample.kwargs)
+    ref_grads = F.conv2d_backward_reference(dout.astype(np.float64), ref_cache, need_dx=need_dx)
+    tol = ROUNDOFF if dtype == "float64" else get("conv2d").tolerance("float32").atol
+    what = f"conv2d by offsets on {sample.describe()}, need_dx={need_dx}"
+    for name, got, ref in zip(("y", "dx", "dkernel", "dbias"), (out, *grads), (ref_out, *ref_grads)):
+        if ref is None:
+            assert got is None, f"{what}: d{name} should be None"
+            continue
+        assert got.shape == ref.shape and got.dtype == dtype, f"{what}: {name} {got.shape} {got.dtype}"
+        scale = max(1.0, float(np.max(np.abs(ref)))) if ref.size else 1.0
+        err = float(np.max(np.abs(got - ref))) if ref.size else 0.0
+        assert err <= tol * scale, f"{what}: {name} differs from the reference by {err:.3e} (scale {scale:.3g})"
+
+
+def test_conv2d_keeps_im2col_for_every_benchmarked_and_sampled_layer():
+    """The budget leaves the ordinary layers (every benchmark size, a sampled layer) on the GEMM."""
+    for batch, h, w, c, f, k, stride, padding in get("conv2d").benchmark.full + get("conv2d").benchmark.quick:
+        out_hw, _ = conv2d_module.output_geometry((h, w), (k, k), (stride, stride), padding, "test")
+        assert conv2d_module.im2col_fits((batch, h, w, c), (k, k, c, f), out_hw, 4), (batch, h, w, c, f, k, stride, padding)
+    _, cache = F.conv2d_forward(np.ones((2, 9, 9, 3)), np.ones((5, 5, 3, 4)), padding="same")
+    assert isinstance(cache, conv2d_module.Conv2DCache)
+
+
+#: The child: import numpy_nn, cap the address space at what it has plus 300 MiB, then run the
+#: hostile convolution (im2col would be 90000 x 90000 float32 numbers, 30 GiB) forward and backward.
+CONV_MEMORY_CHILD = textwrap.dedent("""
+    import json, resource, tracemalloc
+    import numpy as np
+    import numpy_nn.functional as F
+    with open("/proc/self/status") as f:
+        vm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    limit = vm + 300 * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    size = 300
+    x, kernel = np.ones((1, size, size, 1), np.float32), np.ones((size, size, 1, 1), np.float32)
+    tracemalloc.start()
+    try:
+        y, cache = F.conv2d_forward(x, kernel, padding="same")
+        dx, dkernel, _ = F.conv2d_backward(np.ones_like(y), cache)
+    except MemoryError:
+        print(json.dumps("MemoryError"))
+        raise SystemExit(0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # All ones: everything separates into rows times columns, counts of cells inside the image.
+    _, top, _ = F.same_padding(size, size, 1)
+    seen = [sum(0 <= i + a - top < size for a in range(size)) for i in range(size)]    # y, per row
+    hit = [sum(0 <= p + top - i < size for i in range(size)) for p in range(size)]     # dx, per row
+    used = [sum(0 <= i + a - top < size for i in range(size)) for a in range(size)]    # dkernel, per row
+    exact = [bool(np.array_equal(got.reshape(size, size), np.outer(rows, rows).astype(np.float32)))
+             for got, rows in ((y, seen), (dx, hit), (dkernel, used))]
+    print(json.dumps([peak, x.nbytes + kernel.nbytes + y.nbytes, exact]))
+""")
+
+
+def test_conv2d_with_a_kernel_as_large_as_the_image_runs_in_memory_of_the_order_of_its_operands():
+    """conv2d_forward(x (1,300,300,1), kernel (300,300,1,1), padding="same"): the im2col matrix
+    would be 30 GiB from 720 KB of input and kernel; under a 300 MiB address-space limit forward and
+    backward complete, exactly (all ones: the answers are counts), in a few times the operands."""
+    child = subprocess.run([sys.executable, "-c", CONV_MEMORY_CHILD], capture_output=True, text=True, timeout=300,
+                           cwd=REPO)
+    assert child.returncode == 0, child.stderr[-2000:]
+    result = json.loads(child.stdout)
+    assert result != "MemoryError", "conv2d with a 300x300 kernel: MemoryError under a 300 MiB address-space limit"
+    peak, operands, exact = result
+    assert exact == [True, True, True], f"y, dx, dkernel exact: {exact}"
+    # xpad and dxpad (< 4x the input each: padding < the kernel), the output, dout, one window, one product
+    assert peak <= 16 * operands, (f"conv2d with a 300x300 kernel allocated {peak:,} bytes for {operands:,} bytes of "
+                                   f"input, kernel and output: more than 16 times")

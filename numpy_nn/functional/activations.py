@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ..backend import get_array_module
-from ._checks import check_dout, check_float, handed_out
+from ._checks import check_cache, check_dout, check_float, handed_out
 
 
 class ReluCache(NamedTuple):
@@ -44,7 +44,7 @@ def relu_backward(dout, cache):
     The derivative at exactly 0 is taken as 0, as TensorFlow does. ``dout`` and ``dx`` have the
     shape of ``x``.
     """
-    x = cache.x
+    x = check_cache(cache, ReluCache, "relu_backward").x
     check_dout(dout, x.shape, x.dtype, "relu_backward")
     return dout * (x > 0)
 
@@ -68,7 +68,7 @@ def sigmoid_backward(dout, cache):
 
     ``dout`` and ``dx`` have the shape of ``x``.
     """
-    y = cache.y
+    y = check_cache(cache, SigmoidCache, "sigmoid_backward").y
     check_dout(dout, y.shape, y.dtype, "sigmoid_backward")
     return dout * y * (1 - y)
 
@@ -87,6 +87,6 @@ def tanh_backward(dout, cache):
 
     ``dout`` and ``dx`` have the shape of ``x``.
     """
-    y = cache.y
+    y = check_cache(cache, TanhCache, "tanh_backward").y
     check_dout(dout, y.shape, y.dtype, "tanh_backward")
     return dout * (1 - y * y)
