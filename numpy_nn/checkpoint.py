@@ -103,6 +103,11 @@ def _plan(header, error):
         raise error(f"header field weights: shapes {[list(s) for s in declared]} are not the weights the layers "
                     f"build for input_shape {header['input_shape']}: {[list(s) for s, _, _ in implied]}"[:600])
     optimizer = _optimizer(header["optimizer"], error)
+    if optimizer is not None:
+        try:
+            optimizer.check_dtype(header["dtype"])  # e.g. an epsilon that rounds to 0 in float16
+        except ValueError as e:
+            raise error(f"header field optimizer.config: {e}"[:300]) from None
     weights = [(f"weight_{k:03d}", shape, label) for k, (shape, label, _) in enumerate(implied)]
     slot_names = optimizer.slot_names if optimizer is not None else ()
     trainable = [(shape, label) for shape, label, is_param in implied if is_param]

@@ -24,7 +24,10 @@ MAX_HEADER_BYTES = 16 << 20
 DTYPES = ("float16", "float32", "float64")
 #: Bounds that no model of this library comes near; they keep every later product of sizes small.
 MAX_RANK, MAX_DIM, MAX_INPUT_ELEMENTS = 8, 2**40, 2**31
-MAX_NAME_CHARS, MAX_SEED, MAX_ITERATIONS, MAX_SLOTS = 1000, 2**128, 2**62, 16
+MAX_NAME_CHARS, MAX_SEED, MAX_ITERATIONS, MAX_SLOTS = 1000, 2**63, 2**62, 16  # seeds: layers.base.check_seed
+#: Layers a checkpoint may describe: far above any real Sequential, and a bound on the time a load
+#: may spend building layers from a 16 MiB header (230,000 one-line entries would fit).
+MAX_LAYERS = 10_000
 #: Every field of the header, exactly (a missing or unknown one is refused).
 FIELDS = ("format", "version", "name", "seed", "input_shape", "dtype", "layers", "weights", "optimizer",
           "training_state")
@@ -187,7 +190,7 @@ def check_header(header, known_layers, known_optimizers):
     _check_input_shape(header["input_shape"])
     if header["dtype"] not in DTYPES:
         raise HeaderProblem("dtype", f"must be one of {list(DTYPES)}, got {_short(header['dtype'])}")
-    for k, spec in enumerate(_list(header["layers"], "layers", low=1)):
+    for k, spec in enumerate(_list(header["layers"], "layers", low=1, high=MAX_LAYERS)):
         _check_layer(spec, f"layers[{k}]", known_layers)
     for k, spec in enumerate(_list(header["weights"], "weights")):
         _fields(spec, f"weights[{k}]", WEIGHT_FIELDS)

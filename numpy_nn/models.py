@@ -45,6 +45,7 @@ class Sequential:
 
     def __init__(self, layers=None, seed=None, input_shape=None, name="sequential"):
         self.layers, self.name, self.seed = [], name, check_seed(seed, "Sequential")
+        self._layer_ids = set()  # id of every layer added: the duplicate check of add() in O(1)
         self._rng = np.random.default_rng(self.seed)
         self.optimizer = self.loss = None
         self.metrics = []
@@ -59,11 +60,12 @@ class Sequential:
         only the later input, so its gradient would be wrong, and it would be updated twice."""
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add: expected a numpy_nn layer, got {type(layer).__name__}")
-        if any(layer is other for other in self.layers):
+        if id(layer) in self._layer_ids and any(layer is other for other in self.layers):  # the set: O(1) per add
             raise ValueError(f"Sequential.add: layer '{layer.name}' is already in this model (at position "
                              f"{next(i for i, other in enumerate(self.layers) if other is layer)}); a layer may "
                              "appear once: create another instance to repeat its architecture")
         self.layers.append(layer)
+        self._layer_ids.add(id(layer))
 
     def _require_layers(self, op):
         if not self.layers:
@@ -101,6 +103,8 @@ class Sequential:
             expected = ", ".join(map(str, self.input_shape))
             raise ValueError(f"Sequential.{op}: the first layer '{self.layers[0].name}' expects input of shape "
                              f"(batch, {expected}), got {tuple(x.shape)}")
+        if self.built and x.dtype != self.layers[0].dtype:  # as every layer checks: no silent casts
+            raise TypeError(f"Sequential.{op}: the model is built for {self.layers[0].dtype} inputs, got {x.dtype}")
 
     def forward(self, x, training=False, logits=False):
         """Run every layer in order; with ``training=True`` dropout is active. With ``logits=True`` a
@@ -158,6 +162,8 @@ class Sequential:
                 raise ValueError(f"Sequential.set_weights: {lname}/{k} must have shape {p.shape}, got {w.shape}")
             if w.dtype.kind not in "fiu":
                 raise TypeError(f"Sequential.set_weights: {lname}/{k} must be numeric, got dtype {w.dtype}")
+            if not np.all(np.isfinite(w)):  # training would only report it later, as an overflowing update
+                raise ValueError(f"Sequential.set_weights: {lname}/{k} holds NaN or infinite values")
         for (_, _, p), w in zip(params, weights):
             p[...] = w  # in place: optimizer state stays attached to the same arrays
 
@@ -221,9 +227,11 @@ class Sequential:
     def _check_labels(self, x, y, op):
         """One label per example of ``x``, and (once the model is built) labels of the loss's kind
         for the last layer's classes, all checked by the loss (:meth:`losses.check_labels`)."""
-        if not hasattr(y, "shape") or len(y) != len(x):
-            got = len(y) if hasattr(y, "__len__") else type(y).__name__
-            raise ValueError(f"Sequential.{op}: y must have one label per example ({len(x)}), got {got}")
+        if not (hasattr(y, "shape") and hasattr(y, "ndim")) or y.ndim == 0:
+            raise TypeError(f"Sequential.{op}: y must be an array of labels (class ids or rows), got "
+                            f"{type(y).__name__}{'' if not hasattr(y, 'ndim') else ' of shape ' + str(y.shape)}")
+        if len(y) != len(x):
+            raise ValueError(f"Sequential.{op}: y must have one label per example ({len(x)}), got {len(y)}")
         out_shape = self.layers[-1].output_shape if self.built else None
         if out_shape is not None and len(out_shape) == 1:
             try:

@@ -22,6 +22,7 @@ in bounded chunks; a stream that ends early, runs long or fails its CRC is refus
 from __future__ import annotations
 
 import os
+import stat
 import zipfile
 import zlib
 from typing import NamedTuple
@@ -63,10 +64,14 @@ class NpzReader:
         self._methods = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) if compressed else (zipfile.ZIP_STORED,)
         self._zip = None
         try:
-            self._size = os.path.getsize(path)
-            self._zip = zipfile.ZipFile(path)
+            info = os.stat(path)
+            regular = stat.S_ISREG(info.st_mode)
+            self._size = info.st_size
+            self._zip = zipfile.ZipFile(path) if regular else None  # a FIFO would block for ever
         except (MemoryError,) + _READ_ERRORS as e:
             raise error(f"not a readable {what} ({type(e).__name__}: {e})"[:300]) from None
+        if not regular:
+            raise error(f"not a readable {what} (not a regular file: a folder, FIFO or device)")
         try:
             self._infos = self._check_members(self._zip.infolist())
             self.headers = {name: self._read_header(name, info) for name, info in self._infos.items()}

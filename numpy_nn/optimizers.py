@@ -25,10 +25,10 @@ import math
 
 import numpy as np
 
+from .backend import get_array_module
 from .errors import TrainingDiverged
 from .interrupts import SigintDeferred
-
-from .backend import get_array_module
+from .training_checks import check_block, check_number
 
 #: Elements per cache block: 512 KiB of float32 per array, so the five arrays an Adam block touches
 #: (parameter, gradient, two moments, scratch: 2.5 MiB) stay in the last-level cache through all a
@@ -36,31 +36,12 @@ from .backend import get_array_module
 BLOCK = 1 << 17
 
 
-def _check_number(value, name, low, high, owner, high_open=True, low_open=False):
-    """``value`` as a float after checking it is a real finite number in the given interval (a bool,
-    a string, NaN or an infinity is refused): ValueError naming ``owner`` and the argument."""
-    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-    ok = ok and math.isfinite(value)
-    ok = ok and (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
-    if not ok:
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{owner}: {name} must be a finite number in {interval}, got {value!r:.80}")
-    return float(value)
-
-
-def _check_block(block, owner):
-    """``block``: None (no blocking) or a positive integer number of elements."""
-    if block is not None and (isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1):
-        raise ValueError(f"{owner}: block must be None or a positive integer, got {block!r:.80}")
-    return None if block is None else int(block)
-
-
 def _non_finite(xp, arrays, mask, plan):
     """The name of the first array of ``plan`` (``[(name, index into arrays), ...]``) holding a NaN
     or an infinity, or None. ``mask`` is a reusable boolean scratch of the arrays' length:
     ``isfinite`` into it and ``all`` over it read each array once while its block is in cache,
     allocate nothing and cannot overflow (a sum can); measured about 1.4x faster than ``a.sum()``
-    on a 128 K block, with no BLAS call (the numbers are in the report of issue 11)."""
+    on a 128 K block, with no BLAS call."""
     for name, i in plan:
         xp.isfinite(arrays[i], out=mask)
         if not mask.all():
@@ -95,14 +76,19 @@ class Optimizer:
     #: reads them too (Adam's ``velocity``: ``g**2`` overflowing makes ``sqrt(v)`` infinite and the
     #: step 0). Any other slot's NaN/inf reaches the weights in the same step (see each subclass).
     hidden_slots = ()
+    #: Hyperparameters that must stay positive once cast to the parameters' dtype, in which the update
+    #: computes (Adam's epsilon: 1e-8 is 0 in float16, and a weight whose gradient has always been 0
+    #: would then get 0 / 0 = NaN). :meth:`check_dtype` checks them.
+    positive_in_dtype = ()
 
     def __init__(self, learning_rate, block=BLOCK):
-        self.learning_rate = _check_number(learning_rate, "learning_rate", 0.0, math.inf, type(self).__name__)
+        self.learning_rate = check_number(learning_rate, "learning_rate", 0.0, math.inf, type(self).__name__)
         self.iterations = 0
-        self.block = _check_block(block, type(self).__name__)
+        self.block = check_block(block, type(self).__name__)
         self._state = {}     # id(param) -> (param, state arrays); re-keyed on copy (see __setstate__)
         self._scratch = {}   # (array module, dtype) -> one reusable scratch buffer
         self._distinct = []  # the parameters of the last step, checked distinct (see _check_distinct)
+        self._dtypes_ok = set()  # parameter dtypes check_dtype has accepted
 
     def __getstate__(self):
         """For ``copy.deepcopy`` and pickle: the state as (parameter, slots) pairs, since its keys are
@@ -117,7 +103,7 @@ class Optimizer:
         pairs = state.pop("_slot_pairs", [])
         self.__dict__.update(state)
         self._state = {id(param): (param, slots) for param, slots in pairs}
-        self._scratch, self._distinct = {}, []
+        self._scratch, self._distinct, self._dtypes_ok = {}, [], set()
 
     @property
     def iterations(self):
@@ -157,6 +143,21 @@ class Optimizer:
             scratch = self._scratch[(xp, dtype)] = xp.empty(size, dtype=dtype)
         return scratch[:size]
 
+    def check_dtype(self, dtype):
+        """Refuse (ValueError) settings that the parameters' ``dtype`` turns into a silent NaN: each
+        of :attr:`positive_in_dtype` must stay positive once cast to it. Run by every step before
+        anything changes (once per dtype), and by checkpoint loading. (A learning rate that
+        overflows is not refused here: its update overflows, which the step reports as divergence.)"""
+        dtype = np.dtype(dtype)
+        if dtype in self._dtypes_ok:
+            return
+        owner = type(self).__name__
+        for name in self.positive_in_dtype:
+            if not dtype.type(getattr(self, name)) > 0:
+                raise ValueError(f"{owner}: {name} {getattr(self, name)!r} rounds to 0 in {dtype}, the parameters' "
+                                 f"dtype (the smallest positive {dtype} is {np.finfo(dtype).smallest_subnormal})")
+        self._dtypes_ok.add(dtype)
+
     def _check_pairs(self, grads_and_vars):
         """[(gradient, parameter, array module), ...], after checking every pair: a writeable,
         C-contiguous float parameter (updated in place), a gradient of its shape and dtype, and no
@@ -176,13 +177,16 @@ class Optimizer:
                 got = f"{g.dtype} {g.shape}" if _module_of(g) is not None else type(g).__name__
                 raise ValueError(f"{owner}: gradient {k} must match its parameter ({w.dtype} {w.shape}), got {got}")
             checked.append((g, w, xp))
+            self.check_dtype(w.dtype)
         self._check_distinct(checked, owner)
         return checked
 
     def _check_distinct(self, checked, owner):
-        """No parameter twice, nor two sharing memory (it would be updated twice). Pairwise, so it
-        is skipped when the parameters are the very objects of the last step that passed (the usual
-        case: a model hands the same arrays every step)."""
+        """No parameter twice, nor two sharing memory (it would be updated twice), and no parameter
+        this optimizer has not updated before once it keeps state for some: one optimizer per model,
+        as in Keras (shared, two models would mix their moments and step count). Skipped when the
+        parameters are the very objects of the last step that passed (the usual case: a model hands
+        the same arrays every step)."""
         params = [w for _, w, _ in checked]
         if len(params) == len(self._distinct) and all(a is b for a, b in zip(params, self._distinct)):
             return
@@ -191,6 +195,13 @@ class Optimizer:
                 if earlier is w or (xp is np and np.may_share_memory(earlier, w)):
                     raise ValueError(f"{owner}: parameter {k} is parameter {j} again (or shares its memory); "
                                      "each parameter may appear once per step")
+        if self._state:
+            for k, w in enumerate(params):
+                entry = self._state.get(id(w))
+                if entry is None or entry[0] is not w:
+                    raise ValueError(f"{owner}: parameter {k} ({w.dtype} {tuple(w.shape)}) is not one this optimizer "
+                                     f"has updated before (it keeps the state of {len(self._state)} others): use one "
+                                     "optimizer per model")
         self._distinct = params
 
     def _prepare(self, checked):
@@ -290,7 +301,7 @@ class SGD(Optimizer):
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, block=BLOCK):
         super().__init__(learning_rate, block)
-        self.momentum = _check_number(momentum, "momentum", 0.0, 1.0, "SGD", high_open=False)
+        self.momentum = check_number(momentum, "momentum", 0.0, 1.0, "SGD", high_open=False)
         self.nesterov = bool(nesterov)
         self.slot_names = ("momentum",) if self.momentum else ()
         # hidden_slots stays empty: a non-finite velocity v reaches w in the same step (w += v, or
@@ -335,13 +346,14 @@ class Adam(Optimizer):
     # A non-finite m makes the step, hence w, non-finite (inf / finite, or 0 * inf = NaN when
     # lr = 0); an infinite v makes the step 0 and leaves w finite, so v is checked on its own.
     hidden_slots = ("velocity",)
+    positive_in_dtype = ("epsilon",)
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, block=BLOCK):
         super().__init__(learning_rate, block)
-        self.beta_1 = _check_number(beta_1, "beta_1", 0.0, 1.0, "Adam")
-        self.beta_2 = _check_number(beta_2, "beta_2", 0.0, 1.0, "Adam")
+        self.beta_1 = check_number(beta_1, "beta_1", 0.0, 1.0, "Adam")
+        self.beta_2 = check_number(beta_2, "beta_2", 0.0, 1.0, "Adam")
         # epsilon > 0: with 0, a weight whose gradient has always been exactly 0 gets 0 / 0 = NaN.
-        self.epsilon = _check_number(epsilon, "epsilon", 0.0, math.inf, "Adam", low_open=True)
+        self.epsilon = check_number(epsilon, "epsilon", 0.0, math.inf, "Adam", low_open=True)
 
     def _begin_step(self):
         t = self.iterations + 1

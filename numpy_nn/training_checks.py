@@ -1,22 +1,35 @@
-"""The checks of ``Sequential``'s training API that are not the model itself: its arguments
+"""The checks of the training API that are not the model itself: the optimizers' settings
+(:func:`check_number`, :func:`check_block`), ``Sequential``'s arguments
 (:func:`check_fit_arguments`, :func:`check_count`, :func:`check_seed`) and the finiteness of a step's
 loss and gradients before its update (:func:`check_finite`). Each runs before anything changes, so
 that a refused call leaves weights, optimizer state and generators exactly as they were."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import TrainingDiverged
+from .layers.base import check_seed  # one rule for every seed: None or an int in [0, 2**63)
 
 
-def check_seed(seed, owner):
-    """``seed``: None or a non-negative integer, returned as a Python int (``np.int64(0)`` becomes 0,
-    so that it can be saved in a checkpoint's JSON header)."""
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"{owner}: seed must be None or a non-negative integer, got {seed!r:.80}")
-    return int(seed)
+def check_number(value, name, low, high, owner, high_open=True, low_open=False):
+    """``value`` as a float after checking it is a real finite number in the given interval (a bool,
+    a string, NaN or an infinity is refused): ValueError naming ``owner`` and the argument."""
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value)
+    ok = ok and (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{owner}: {name} must be a finite number in {interval}, got {value!r:.80}")
+    return float(value)
+
+
+def check_block(block, owner):
+    """``block``: None (no blocking) or a positive integer number of elements."""
+    if block is not None and (isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1):
+        raise ValueError(f"{owner}: block must be None or a positive integer, got {block!r:.80}")
+    return None if block is None else int(block)
 
 
 def check_count(value, name, op, low):

@@ -261,6 +261,10 @@ HEADER_EDITS = [
     (lambda h: h.__setitem__("training_state", [1]), "header field training_state"),
     (lambda h: h.pop("name"), "header field name: is missing"),
     (lambda h: h.__setitem__("extra", 1), "unknown field 'extra'"),
+    (lambda h: h["layers"].extend([{"class": "Flatten", "config": {"name": f"f{k}"}, "rng_state": None}
+                                   for k in range(10_001)]), "header field layers: must be a list of 1 to 10000"),
+    (lambda h: h["optimizer"]["config"].__setitem__("epsilon", 5e-324),
+     "optimizer.config: Adam: epsilon 5e-324 rounds to 0 in float32"),
 ]
 
 
@@ -559,6 +563,8 @@ def train_checkpoint(tmp_path_factory):
     ("learning_rate", 10**400, "training_state.learning_rate"),
     ("history.epoch_loss", [1.0, 2.0], "training_state.history.epoch_loss: has 2 values"),
     ("history.step_loss", ["a"], "training_state.history.step_loss"),
+    ("history.step_loss", [-1e308], "training_state.history.step_loss: must hold numbers in [0, inf]"),
+    ("history.epoch_accuracy", [1.5], "training_state.history.epoch_accuracy: must hold numbers in [0, 1.0]"),
     ("epoch_weight_diff", None, "training_state.epoch_weight_diff"),
 ])
 def test_every_training_state_field_is_checked_before_resuming(train_checkpoint, tmp_path, field, value, words):

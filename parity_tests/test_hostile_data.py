@@ -486,3 +486,41 @@ def test_load_mnist_falls_back_to_the_bundled_sample_in_bounded_time(mirror, tmp
     assert "too slow" in err and "timed out" in err and "SAMPLE" in err
     assert [h.split("/")[1] for h in server.hits] == ["trickle", "silent", "long-length"]
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+# --- found by the second round of hostile probes -------------------------------------------------
+def test_a_fifo_named_like_a_data_file_is_refused_without_blocking(tmp_path):
+    """open() on a FIFO blocks until a writer comes: the loaders look at the file's type first. In a
+    child process with a timeout, so that a regression fails instead of hanging the suite."""
+    code = f"""
+import os, numpy_nn as nn
+from numpy_nn.datasets import DataError, read_idx
+from numpy_nn.datasets.mnist import load_folder
+d = {str(tmp_path)!r}
+for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+             "t10k-labels-idx1-ubyte", "mnist.npz", "model.npz"):
+    os.mkfifo(os.path.join(d, stem))
+for call in (lambda: read_idx(os.path.join(d, "train-images-idx3-ubyte")), lambda: load_folder(d),
+             lambda: load_folder(os.path.join(d, "mnist.npz"))):
+    try:
+        call()
+    except DataError as e:
+        print("DataError:", e)
+try:
+    nn.load_model(os.path.join(d, "model.npz"))
+except nn.CheckpointError as e:
+    print("CheckpointError:", e)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0 and len(lines) == 4, result.stdout + result.stderr
+    assert sum("not a regular file" in line for line in lines[:2]) == 2, lines
+    assert lines[2].startswith("DataError:") and lines[3].startswith("CheckpointError:"), lines
+
+
+def test_an_idx_header_with_more_dimensions_than_numpy_allows_names_the_dims(tmp_path):
+    path = tmp_path / "deep.idx"
+    path.write_bytes(bytes([0, 0, 0x08, 65]) + struct.pack(">65I", *[1] * 65) + b"\0")
+    with pytest.raises(DataError, match="dims: 65 dimensions, more than a NumPy array can have"):
+        read_idx(path)

@@ -507,9 +507,9 @@ def test_a_numpy_integer_seed_becomes_a_python_int(seed):
     assert type(model.seed) is int and model.seed == 7
 
 
-@pytest.mark.parametrize("seed", [-1, 1.5, True, "0"])
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "0", 2**63])
 def test_a_bad_model_seed_is_refused(seed):
-    with pytest.raises(ValueError, match="Sequential: seed must be None or a non-negative integer"):
+    with pytest.raises(ValueError, match=r"Sequential: seed must be None or an integer in \[0, 2\*\*63\)"):
         nn.Sequential([Dense(3)], seed=seed)
 
 
@@ -582,3 +582,78 @@ def test_a_batch_size_larger_than_the_data_trains_one_step():
     steps = model.optimizer.iterations
     model.fit(x, y, batch_size=10**18, epochs=1, seed=0, verbose=0)
     assert model.optimizer.iterations == steps + 1
+
+
+# --- found by the second round of hostile probes -------------------------------------------------
+def _state_bytes(model):
+    opt = model.optimizer
+    slots = [s.tobytes() for layer in model.layers for p in layer.params.values() for s in opt.slots(p)]
+    return [w.tobytes() for w in model.get_weights()], slots, opt.iterations
+
+
+def test_an_epsilon_that_rounds_to_0_in_the_parameters_dtype_is_refused_before_the_step():
+    """Adam(epsilon=1e-8) is PyTorch's default; in float16 it is 0, and a weight whose gradient has
+    always been 0 would get 0 / 0 = NaN in the first step."""
+    model = nn.Sequential([Dense(3)], seed=0)
+    model.compile(nn.optimizers.Adam(1e-3, epsilon=1e-8), "sparse_categorical_crossentropy")
+    x, y = np.ones((4, 5), np.float16), np.zeros(4, np.int64)
+    model.build((5,), np.float16)
+    before = _state_bytes(model)
+    with pytest.raises(ValueError, match=r"epsilon 1e-08 rounds to 0 in float16"):
+        model.fit(x, y, verbose=0)
+    assert _state_bytes(model) == before
+    model.compile(nn.optimizers.Adam(1e-3, epsilon=1e-7), "sparse_categorical_crossentropy")
+    model.fit(x, y, verbose=0)  # 1e-7 is a float16 subnormal: accepted, and the weights stay finite
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+def test_validation_data_of_another_dtype_is_refused_before_the_first_step():
+    model = nn.Sequential([Dense(3)], seed=0)
+    model.compile(nn.optimizers.Adam(), "sparse_categorical_crossentropy")
+    x, y = np.ones((8, 5), f32), np.zeros(8, np.int64)
+    model.build((5,))
+    before = _state_bytes(model)
+    with pytest.raises(TypeError, match=r"built for float32 inputs, got float64 \(in validation_data\)"):
+        model.fit(x, y, epochs=2, verbose=0, validation_data=(x.astype(np.float64), y))
+    assert _state_bytes(model) == before
+
+
+def test_one_optimizer_shared_by_two_models_is_refused_before_the_second_changes():
+    """Shared, the second model would continue the first's step count and moments (Keras 3 refuses too)."""
+    opt = nn.optimizers.Adam()
+    a, b = nn.Sequential([Dense(3)], seed=0), nn.Sequential([Dense(3)], seed=1)
+    x, y = np.ones((8, 5), f32), np.zeros(8, np.int64)
+    a.compile(opt, "sparse_categorical_crossentropy")
+    a.fit(x, y, verbose=0)
+    b.compile(opt, "sparse_categorical_crossentropy")
+    b.build((5,))
+    weights = [w.tobytes() for w in b.get_weights()]
+    with pytest.raises(ValueError, match="use one optimizer per model"):
+        b.fit(x, y, verbose=0)
+    assert [w.tobytes() for w in b.get_weights()] == weights and opt.iterations == 1
+    a.fit(x, y, verbose=0)  # the model it belongs to trains on
+    assert opt.iterations == 2
+
+
+@pytest.mark.parametrize("y, error, words", [
+    (np.int64(1), TypeError, "y must be an array of labels"),
+    ([0, 1], TypeError, "y must be an array of labels (class ids or rows), got list"),
+    (np.zeros(3, np.int64), ValueError, "y must have one label per example (8), got 3"),
+])
+def test_labels_that_are_not_an_array_of_one_label_per_example_are_named(y, error, words):
+    model = nn.Sequential([Dense(3)], seed=0)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(error) as info:
+        model.fit(np.ones((8, 5), f32), y, verbose=0)
+    assert words in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("value", [np.nan, -np.inf])
+def test_set_weights_refuses_non_finite_values(value):
+    model = nn.Sequential([Dense(3)], seed=0, input_shape=(5,))
+    weights = model.get_weights()
+    bad = [w.copy() for w in weights]
+    bad[0][0, 0] = value
+    with pytest.raises(ValueError, match="holds NaN or infinite values"):
+        model.set_weights(bad)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(model.get_weights(), weights))

@@ -66,7 +66,7 @@ from ..errors import TrainingDiverged
 from .driver import load_tf_trainer, train_model
 from .errors import OutputError, UsageError
 from .results import results_table, run_metrics, write_json
-from .resume import (ALL_IMAGES, NOT_GIVEN, check_resumed_data, data_fingerprint, read_resume_points,
+from .resume import (ALL_IMAGES, MAX_COUNT, MAX_EPOCHS, MAX_SEED, NOT_GIVEN, check_resumed_data, data_fingerprint, read_resume_points,
                      resolve_limit, resolve_settings)
 
 PROG = "numpy-nn"
@@ -78,23 +78,34 @@ MODEL_CHOICES = list(zoo.TUTORIAL_MODELS) + ["all"]
 # Arguments
 # ----------------------------------------------------------------------------------------------
 
-def _positive_int(text):
+def _positive_int(text, high=MAX_COUNT):
+    """A positive integer below ``high``: the range a resumed run's checkpoint accepts (so that
+    ``--save`` never writes a file ``--resume`` refuses)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if value >= high:
+        raise argparse.ArgumentTypeError(f"expected an integer below {high:,}, got {text!r:.40}")
     return value
 
 
-def _non_negative_int(text):
+def _epochs(text):
+    return _positive_int(text, MAX_EPOCHS)
+
+
+def _seed(text):
+    """A seed as the library takes it: an integer in [0, 2**63) (numpy_nn.layers.base.check_seed)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    if value >= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer below 2**63, got {text!r:.40}")
     return value
 
 
@@ -105,7 +116,7 @@ def _limit(text):
     try:
         return _positive_int(text)
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a positive integer below {MAX_COUNT:,} or 'all', got {text!r:.40}") from None
 
 
 def _positive_float(text):
@@ -132,10 +143,10 @@ def build_parser():
     train.add_argument("--model", default="all", choices=MODEL_CHOICES, help="which model (default: all)")
     train.add_argument("--backend", default="both", choices=list(BACKEND_CHOICES),
                        help="numpy, tf, or both side by side (default: both)")
-    train.add_argument("--epochs", type=_positive_int, help="passes over the training set (default: the model's)")
+    train.add_argument("--epochs", type=_epochs, help="passes over the training set (default: the model's)")
     train.add_argument("--batch-size", type=_positive_int, help="mini-batch size (default: the model's)")
     train.add_argument("--learning-rate", type=_positive_float, help="learning rate (default: the model's)")
-    train.add_argument("--seed", type=_non_negative_int, default=NOT_GIVEN,
+    train.add_argument("--seed", type=_seed, default=NOT_GIVEN,
                        help="seeds the initial weights, the batch order and the dropout masks (default: 0)")
     train.add_argument("--data-dir", help="MNIST folder (four IDX files or mnist.npz) or .npz file "
                                           "(default: $NUMPY_NN_DATA, the cache, a download, or the bundled sample)")

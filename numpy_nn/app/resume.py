@@ -78,7 +78,7 @@ class ResumePoint:
 
 
 #: Bounds no real run comes near (they keep hostile values from overflowing later arithmetic).
-MAX_EPOCHS, MAX_SEED, MAX_COUNT = 2**31, 2**128, 2**62
+MAX_EPOCHS, MAX_SEED, MAX_COUNT = 2**31, 2**63, 2**62  # seeds: numpy_nn.layers.base.check_seed
 _STATE = "header field training_state"
 
 
@@ -112,11 +112,16 @@ def _is_number(value):
         return False
 
 
-def _numbers(container, field, length=None, where=None):
+def _numbers(container, field, length=None, where=None, high=None):
+    """A list of finite numbers in ``[0, high]`` (losses, accuracies, seconds and weight gaps are
+    never negative; the figures of a resumed run plot them)."""
     values = container.get(field)
     path = field if where is None else f"{where}.{field}"
     if not isinstance(values, list) or not all(_is_number(v) for v in values):
         raise _Bad(path, f"must be a list of finite numbers, got {_short(values)}")
+    bad = [v for v in values if v < 0 or (high is not None and v > high)]
+    if bad:
+        raise _Bad(path, f"must hold numbers in [0, {'inf' if high is None else high}], got {_short(bad[0])}")
     if length is not None and len(values) != length:
         raise _Bad(path, f"has {len(values)} values, expected {length}")
     return values
@@ -143,7 +148,8 @@ def _check_history(history, epoch):
     if not isinstance(history, dict):
         raise _Bad("history", f"must be an object, got {_short(history)}")
     for key in BackendRun.HISTORY:
-        _numbers(history, key, epoch if key.startswith("epoch") else None, where="history")
+        _numbers(history, key, epoch if key.startswith("epoch") else None, where="history",
+                 high=1.0 if key.endswith("accuracy") else None)
     if len(history["step_loss"]) != len(history["step_accuracy"]):
         raise _Bad("history.step_accuracy", f"has {len(history['step_accuracy'])} values, step_loss "
                                             f"{len(history['step_loss'])}")

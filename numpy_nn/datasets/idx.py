@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import stat
 import struct
 import zlib
 from typing import NamedTuple
@@ -35,6 +36,8 @@ _IDX_DTYPES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 #: Bytes decoded per read while filling an array (bounded extra memory whatever the file's size).
 CHUNK = 1 << 20
+#: NumPy 2's limit on an array's dimensions (an IDX header may announce up to 255).
+MAX_NUMPY_DIMS = 64
 # What a damaged gzip stream raises: BadGzipFile is an OSError, a cut stream an EOFError.
 _GZIP_ERRORS = (OSError, EOFError, zlib.error)
 
@@ -94,11 +97,14 @@ class IdxReader:
     def _open(self):
         """``(raw file, stream to decode)``: the same file, or a gzip decoder over it."""
         try:
-            raw = open(self.path, "rb")
+            regular = stat.S_ISREG(os.stat(self.path).st_mode)
+            raw = open(self.path, "rb") if regular else None  # a FIFO would block open() for ever
         except FileNotFoundError:
             raise data_error(self.path, "missing: no such file") from None
         except (OSError, ValueError) as e:  # ValueError: a NUL byte in the name
             raise data_error(self.path, f"cannot read: {e}") from None
+        if raw is None:
+            raise data_error(self.path, "cannot read: not a regular file (a folder, FIFO or device)")
         try:
             self.size = os.fstat(raw.fileno()).st_size
             self.gzipped = raw.read(2) == _GZIP_MAGIC
@@ -185,6 +191,9 @@ class IdxReader:
         return array
 
     def _allocate(self, head):
+        if len(head.dims) > MAX_NUMPY_DIMS:
+            raise data_error(self.path, f"dims: {len(head.dims)} dimensions, more than a NumPy array can have "
+                                        f"({MAX_NUMPY_DIMS})")
         try:
             return np.empty(head.dims, head.dtype)
         except (MemoryError, ValueError) as e:

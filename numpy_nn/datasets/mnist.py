@@ -57,6 +57,10 @@ def _find_idx_file(folder, stem):
         candidate = folder / name
         if _kind(candidate) == "file":
             return candidate
+    for name in (stem + ".gz", stem):
+        candidate = folder / name
+        if _kind(candidate) != "missing":  # a folder, FIFO or device by that name: read_idx says so
+            return candidate
     return None
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ..backend import get_array_module
-from ._checks import check_labels, check_reduction
+from ._checks import check_cache, check_labels, check_reduction
 from ._loss_common import check_scores, reduce_loss, upstream_scale
 
 #: Keras's ``backend.epsilon()``: probabilities are clipped to [EPSILON, 1 - EPSILON] before the log.
@@ -86,6 +86,8 @@ def cross_entropy_backward(dloss, cache):
     * dense labels: ``g_j = dl/dq_j = -t_j / k_j * [eps <= q_j <= 1 - eps]``, and through the
       renormalisation ``q = p / s`` (``s = sum_c p_c``): ``dp_j = (g_j - sum_m g_m q_m) / s``.
     """
+    if not isinstance(cache, SparseCrossEntropyCache):
+        check_cache(cache, DenseCrossEntropyCache, "cross_entropy_backward")
     xp = get_array_module(cache.clipped)
     n = cache.clipped.shape[0]
     scale = upstream_scale(dloss, cache.reduction, n, cache.clipped.dtype, xp, "cross_entropy_backward")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ._checks import check_dout, check_float, check_ndim, check_same_dtype
+from ._checks import check_cache, check_dout, check_float, check_ndim, check_same_dtype
 
 
 class DenseCache(NamedTuple):
@@ -52,7 +52,7 @@ def dense_backward(dout, cache, need_dx=True):
     Returns ``(dx, dkernel, dbias)``; ``dbias`` is None when the forward had no bias, and ``dx`` is
     None with ``need_dx=False`` (a model's first layer has no use for it).
     """
-    x, kernel, has_bias = cache
+    x, kernel, has_bias = check_cache(cache, DenseCache, "dense_backward")
     check_dout(dout, (x.shape[0], kernel.shape[1]), x.dtype, "dense_backward")
     dx = dout @ kernel.T if need_dx else None  # (N, D_out) x (D_out, D_in) -> (N, D_in)
     dkernel = x.T @ dout                        # (D_in, N) x (N, D_out) -> (D_in, D_out)

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..backend import get_array_module
-from ._checks import check_dout, check_float
+from ._checks import check_cache, check_dout, check_float
 
 
 class DropoutCache(NamedTuple):
@@ -52,6 +52,6 @@ def dropout_backward(dout, cache):
     """
     if cache is None:
         return dout
-    mask, scale, shape, dtype = cache
+    mask, scale, shape, dtype = check_cache(cache, DropoutCache, "dropout_backward")
     check_dout(dout, shape, dtype, "dropout_backward")
     return dout * mask * scale

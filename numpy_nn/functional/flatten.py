@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from ._checks import check_dout, check_float
+from ._checks import check_cache, check_dout, check_float
 
 
 class FlattenCache(NamedTuple):
@@ -30,7 +30,7 @@ def flatten_forward(x):
 
 def flatten_backward(dout, cache):
     """Flatten backward: ``dx = dout.reshape(x.shape)``, (N, prod(...)) -> x's shape."""
-    shape, dtype = cache
+    shape, dtype = check_cache(cache, FlattenCache, "flatten_backward")
     n = shape[0]
     rest = math.prod(shape[1:])
     check_dout(dout, (n, rest), dtype, "flatten_backward")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ..backend import get_array_module
-from ._checks import check_axis, check_dout, check_float, handed_out
+from ._checks import check_axis, check_cache, check_dout, check_float, handed_out
 
 
 class SoftmaxCache(NamedTuple):
@@ -50,7 +50,7 @@ def softmax_backward(dout, cache):
     The Jacobian is ``dy_i/dx_k = y_i ([i == k] - y_k)``, i.e. ``diag(y) - y y^T``, which is
     symmetric, so ``dx = (diag(y) - y y^T) dout``. ``dout`` and ``dx`` have the shape of ``x``.
     """
-    y, axis = cache
+    y, axis = check_cache(cache, SoftmaxCache, "softmax_backward")
     check_dout(dout, y.shape, y.dtype, "softmax_backward")
     return y * (dout - (dout * y).sum(axis=axis, keepdims=True))
 
@@ -76,7 +76,7 @@ def log_softmax_backward(dout, cache):
 
     The Jacobian is ``dy_i/dx_k = [i == k] - softmax(x)_k``. ``dout`` and ``dx`` have the shape of ``x``.
     """
-    y, axis = cache
+    y, axis = check_cache(cache, LogSoftmaxCache, "log_softmax_backward")
     check_dout(dout, y.shape, y.dtype, "log_softmax_backward")
     xp = get_array_module(y)
     return dout - xp.exp(y) * dout.sum(axis=axis, keepdims=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ..backend import get_array_module
-from ._checks import check_labels, check_reduction
+from ._checks import check_cache, check_labels, check_reduction
 from ._loss_common import check_scores, reduce_loss, upstream_scale
 
 
@@ -59,7 +59,7 @@ def softmax_cross_entropy_backward(dloss, cache):
 
     ``dloss``: scalar, or (N,) for "none"; returns ``dlogits`` of shape (N, C).
     """
-    p, labels, kind, reduction = cache
+    p, labels, kind, reduction = check_cache(cache, SoftmaxCrossEntropyCache, "softmax_cross_entropy_backward")
     xp = get_array_module(p)
     n = p.shape[0]
     scale = upstream_scale(dloss, reduction, n, p.dtype, xp, "softmax_cross_entropy_backward")
