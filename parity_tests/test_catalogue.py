@@ -91,12 +91,10 @@ def test_a_backward_refuses_every_other_ops_cache_naming_its_own(op):
     (The test above swaps only the fast and reference caches of the same op: it never reached
     relu/sigmoid/tanh, whose backwards read ``cache.x`` / ``cache.y`` from whatever came.)"""
     out, own = _caches()[op.name]
-    if own is None:
-        pytest.skip(f"{op.name}: this sample's forward keeps no cache (dropout at inference)")
     for other, (_, cache) in _caches().items():
         if other == op.name or cache is None or type(cache) is type(own):
             continue
-        with pytest.raises(TypeError, match=f"cache must be the {type(own).__name__}"):
+        with pytest.raises(TypeError, match=rf"cache must be the (\w+ or )*{type(own).__name__}"):
             op.backward(np.ones_like(out), cache)
 
 

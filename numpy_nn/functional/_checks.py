@@ -173,10 +173,11 @@ def check_pool_args(x, pool_size, stride, padding, op):
 
 
 def check_cache(cache, cache_type, op):
-    """Require the cache that the matching forward returned (a fast cache handed to a reference
+    """Require the cache (of type ``cache_type``, or one of a tuple of types) that the matching forward returned (a fast cache handed to a reference
     backward, or another op's cache, would otherwise fail deep inside with an unpacking error)."""
     if not isinstance(cache, cache_type):
-        raise TypeError(f"{op}: cache must be the {cache_type.__name__} its forward returned, got {type(cache).__name__}")
+        names = " or ".join(t.__name__ for t in (cache_type if isinstance(cache_type, tuple) else (cache_type,)))
+        raise TypeError(f"{op}: cache must be the {names} its forward returned, got {type(cache).__name__}")
     return cache
 
 

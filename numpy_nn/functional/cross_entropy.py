@@ -86,8 +86,7 @@ def cross_entropy_backward(dloss, cache):
     * dense labels: ``g_j = dl/dq_j = -t_j / k_j * [eps <= q_j <= 1 - eps]``, and through the
       renormalisation ``q = p / s`` (``s = sum_c p_c``): ``dp_j = (g_j - sum_m g_m q_m) / s``.
     """
-    if not isinstance(cache, SparseCrossEntropyCache):
-        check_cache(cache, DenseCrossEntropyCache, "cross_entropy_backward")
+    check_cache(cache, (SparseCrossEntropyCache, DenseCrossEntropyCache), "cross_entropy_backward")
     xp = get_array_module(cache.clipped)
     n = cache.clipped.shape[0]
     scale = upstream_scale(dloss, cache.reduction, n, cache.clipped.dtype, xp, "cross_entropy_backward")
