@@ -37,6 +37,20 @@ def mnist_folder():
     return folder
 
 
+PROXY_VARS = ["http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
+
+
+@pytest.fixture
+def isolated_data_env(monkeypatch, tmp_path):
+    """No network, no real cache, no stray data location, no proxy for 127.0.0.1 (the data tests)."""
+    monkeypatch.delenv("NUMPY_NN_DATA", raising=False)
+    monkeypatch.setenv("NUMPY_NN_OFFLINE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    for var in PROXY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
 def pytest_configure(config):
     """``NUMPY_NN_THREADS=n`` (``make parity-matrix``): TensorFlow and NumPy's BLAS on n threads. Set
     here, before any test module runs a TensorFlow op: TensorFlow fixes its pools at the first op."""

@@ -30,7 +30,6 @@ REPO = Path(__file__).resolve().parents[1]
 TRAIN_20K_COUNTS = [1994, 2281, 1929, 2076, 1945, 1775, 1971, 2093, 1922, 2014]
 TEST_10K_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 GZ_NAMES = [stem + ".gz" for stem in ds.MNIST_FILES.values()]
-PROXY_VARS = ["http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -38,14 +37,8 @@ PROXY_VARS = ["http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PRO
 # ----------------------------------------------------------------------------------------------
 
 @pytest.fixture(autouse=True)
-def isolated_env(monkeypatch, tmp_path):
-    """No network, no real cache, no stray data location, no proxy for 127.0.0.1."""
-    monkeypatch.delenv("NUMPY_NN_DATA", raising=False)
-    monkeypatch.setenv("NUMPY_NN_OFFLINE", "1")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+def isolated_env(isolated_data_env):
+    """Every test here runs in :func:`conftest.isolated_data_env`."""
 
 
 @pytest.fixture(scope="module")

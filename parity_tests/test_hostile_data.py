@@ -45,18 +45,11 @@ from numpy_nn.datasets.mnist import load_folder
 from numpy_nn.npzfile import NpzReader
 
 REPO = Path(__file__).resolve().parents[1]
-PROXY_VARS = ["http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(monkeypatch, tmp_path):
-    """No network, no real cache, no stray data location, no proxy for 127.0.0.1."""
-    monkeypatch.delenv("NUMPY_NN_DATA", raising=False)
-    monkeypatch.setenv("NUMPY_NN_OFFLINE", "1")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+def isolated_env(isolated_data_env):
+    """Every test here runs in :func:`conftest.isolated_data_env`."""
 
 
 def idx_header(code, dims):

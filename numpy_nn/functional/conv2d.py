@@ -52,15 +52,9 @@ class Conv2DCache(NamedTuple):
     out_hw: tuple       #: (OH, OW)
 
 
-class Conv2DOffsetCache(NamedTuple):
-    """The cache of the offset-wise path (:func:`conv2d_forward` when im2col would not fit)."""
-    xpad: Any        #: the padded input (N, H + pad, W + pad, C)
-    kernel: Any      #: (KH, KW, C, F)
-    has_bias: bool
-    x_shape: tuple   #: (N, H, W, C)
-    pads: tuple      #: ((top, bottom), (left, right))
-    strides: tuple   #: (sh, sw)
-    out_hw: tuple    #: (OH, OW)
+class Conv2DOffsetCache(Conv2DReferenceCache):
+    """The cache of the offset-wise path (:func:`conv2d_forward` when im2col would not fit): the
+    reference's fields (the padded input itself, no im2col matrix), its own type for dispatch."""
 
 
 #: The im2col matrix holds every window, N*OH*OW*KH*KW*C numbers: KH*KW/(sh*sw) times the input. For

@@ -5,7 +5,7 @@ from .. import functional as F
 from .. import initializers
 from ..functional._checks import check_padding, pair
 from .base import ActivationLayer, Layer, check_bool
-from .core import positive_int
+from .core import initial_kernel_and_bias, positive_int
 
 
 class Conv2D(ActivationLayer):
@@ -31,10 +31,7 @@ class Conv2D(ActivationLayer):
         return shapes
 
     def initial_weights(self, shapes, dtype, rng):
-        weights = {"kernel": self.kernel_initializer(shapes["kernel"], dtype, rng)}
-        if self.use_bias:
-            weights["bias"] = self.bias_initializer(shapes["bias"], dtype, rng)
-        return weights
+        return initial_kernel_and_bias(self, shapes, dtype, rng)
 
     def compute_output_shape(self, input_shape):
         (oh, ow), _ = F.output_geometry(input_shape[:2], self.kernel_size, self.strides, self.padding, f"Conv2D '{self.name}'")

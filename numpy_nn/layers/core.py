@@ -16,6 +16,15 @@ def positive_int(value, what, owner):
     return int(value)
 
 
+def initial_kernel_and_bias(layer, shapes, dtype, rng):
+    """``{"kernel": ..., "bias": ...}`` from the layer's initializers, kernel first (the draw order
+    fixes the weights a seed gives); Dense's and Conv2D's ``initial_weights``."""
+    weights = {"kernel": layer.kernel_initializer(shapes["kernel"], dtype, rng)}
+    if layer.use_bias:
+        weights["bias"] = layer.bias_initializer(shapes["bias"], dtype, rng)
+    return weights
+
+
 class Dense(ActivationLayer):
     """``y = activation(x @ kernel + bias)``, kernel (in, units), bias (units,)."""
 
@@ -36,10 +45,7 @@ class Dense(ActivationLayer):
         return shapes
 
     def initial_weights(self, shapes, dtype, rng):
-        weights = {"kernel": self.kernel_initializer(shapes["kernel"], dtype, rng)}
-        if self.use_bias:
-            weights["bias"] = self.bias_initializer(shapes["bias"], dtype, rng)
-        return weights
+        return initial_kernel_and_bias(self, shapes, dtype, rng)
 
     def compute_output_shape(self, input_shape):
         return (self.units,)
