@@ -44,6 +44,8 @@ from numpy_nn.datasets.idx import IdxReader
 from numpy_nn.datasets.mnist import load_folder
 from numpy_nn.npzfile import NpzReader
 
+from .test_datasets import write_fake_folder
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -62,15 +64,6 @@ def fake_mnist(n_train=3, n_test=2, seed=0):
         return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), (np.arange(n) % 10).astype(np.uint8)
     (x_train, y_train), (x_test, y_test) = split(n_train), split(n_test)
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
-
-
-def write_folder(folder, arrays, gz=True):
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for role, stem in ds.MNIST_FILES.items():
-        paths[role] = folder / (stem + (".gz" if gz else ""))
-        write_idx(paths[role], arrays[role])
-    return paths
 
 
 def data_error_message(call, path, *words):
@@ -126,7 +119,7 @@ def _labels_bomb(inflated_mib, count=3):
 
 
 def test_the_mnist_loader_checks_both_headers_of_a_split_before_reading_either(tmp_path, monkeypatch):
-    paths = write_folder(tmp_path / "d", fake_mnist())
+    paths = write_fake_folder(tmp_path / "d", fake_mnist())
     paths["y_train"].unlink()
     labels = paths["y_train"].with_suffix("")  # raw: its header claims 2**32 - 1 labels
     labels.write_bytes(idx_header(0x08, (2**32 - 1,)))
@@ -223,7 +216,7 @@ def test_under_a_memory_limit_a_gzip_bomb_after_an_honest_header_is_a_data_error
 
 
 def test_under_a_memory_limit_a_bomb_in_a_mnist_folder_is_a_data_error(tmp_path):
-    paths = write_folder(tmp_path / "d", fake_mnist())
+    paths = write_fake_folder(tmp_path / "d", fake_mnist())
     paths["y_train"].write_bytes(_labels_bomb(inflated_mib=1024))
     message, growth_mb = run_under_memory_limit(f"load_folder({str(tmp_path / 'd')!r})")
     assert message.startswith(f"{paths['y_train']}: trailing bytes"), message
@@ -276,7 +269,7 @@ def test_every_flipped_byte_of_an_idx_file_is_a_data_error_or_a_valid_array(tmp_
 
 @pytest.mark.parametrize("role", ["x_train", "y_test"])
 def test_every_truncation_of_a_file_in_a_mnist_folder_is_a_data_error_naming_it(tmp_path, role):
-    paths = write_folder(tmp_path / "d", fake_mnist(n_train=2, n_test=1))
+    paths = write_fake_folder(tmp_path / "d", fake_mnist(n_train=2, n_test=1))
     blob = paths[role].read_bytes()
     for cut in range(len(blob)):
         paths[role].write_bytes(blob[:cut])
@@ -300,7 +293,7 @@ FIELD_DAMAGE = {
 @pytest.mark.parametrize("damage", list(FIELD_DAMAGE))
 def test_load_mnist_names_the_file_and_the_field_for(tmp_path, damage):
     role, blob, words = FIELD_DAMAGE[damage]
-    paths = write_folder(tmp_path / "d", fake_mnist(), gz=False)
+    paths = write_fake_folder(tmp_path / "d", fake_mnist(), gz=False)
     paths[role].write_bytes(blob)
     data_error_message(lambda: load_mnist(tmp_path / "d", verbose=False), paths[role], *words)
 
@@ -325,7 +318,7 @@ def test_a_cache_folder_that_cannot_be_looked_at_is_skipped_for_the_bundled_samp
 def test_an_idx_split_with_0_images_is_refused_naming_the_file(tmp_path, split):
     arrays = fake_mnist()
     arrays[f"x_{split}"], arrays[f"y_{split}"] = np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8)
-    paths = write_folder(tmp_path / "d", arrays)
+    paths = write_fake_folder(tmp_path / "d", arrays)
     np.testing.assert_array_equal(read_idx(paths[f"x_{split}"]), arrays[f"x_{split}"])  # IDX allows it
     data_error_message(lambda: load_mnist(tmp_path / "d", verbose=False), paths[f"x_{split}"], "0 images")
 
@@ -390,7 +383,7 @@ class _HostileHandler(http.server.BaseHTTPRequestHandler):
 def mirror(tmp_path):
     """A hostile HTTP server on 127.0.0.1 serving a fake data set's four .gz files; yields
     ``(server, sums)``."""
-    paths = write_folder(tmp_path / "served", fake_mnist(seed=7))
+    paths = write_fake_folder(tmp_path / "served", fake_mnist(seed=7))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HostileHandler)
     httpd.daemon_threads = True
     httpd.bodies = {p.name: p.read_bytes() for p in paths.values()}
