@@ -3,6 +3,7 @@
     python -m benchmarks --out bench-out            # the full run (make bench), a few minutes on 2 cores
     python -m benchmarks --quick --out bench-out/quick   # small sizes, few repeats: proves the harness works
     python -m benchmarks --only model --threads 1   # just the training steps, single-threaded
+    python -m benchmarks --only model --batches 8 16 32 64 128 256   # training steps over a batch sweep
 
 Both frameworks get the same number of threads (``--threads``, default: every CPU this process may
 use): NumPy's BLAS through OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS, which must be
@@ -42,7 +43,30 @@ def parse_args(argv):
     p.add_argument("--only", nargs="+", default=None, metavar="GROUP",
                    help="keep the case groups whose names start with these: 'op' (every op of the catalogue), a "
                         "benchmarked op's group (its catalogue entry's benchmark.group, e.g. conv2d), optimizer, model")
+    p.add_argument("--batches", nargs="+", type=_positive_int, default=None, metavar="N",
+                   help="batch sizes for the training-step (model) cases, e.g. 8 16 32 64 128 256 (default: "
+                        "32 128, --quick: 32); targets stay attached only to the batches that have one, and "
+                        "benchmarks.crossover fits time = a + b x batch over them")
     return p.parse_args(argv)
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a batch size must be a positive integer, not {text}")
+    return value
+
+
+def choose_sweep(args):
+    """The run's :class:`benchmarks.config.Sweep`: ``--quick``'s or the full one, with ``--batches``
+    (sorted, duplicates dropped) replacing its training-step batch sizes when given."""
+    from dataclasses import replace
+
+    from .config import FULL, QUICK
+    sweep = QUICK if args.quick else FULL
+    if args.batches:
+        sweep = replace(sweep, model_batches=tuple(sorted(set(args.batches))))
+    return sweep
 
 
 def _thread_env(threads):
@@ -129,7 +153,7 @@ def run(args, threads, command):
 
     from . import cases as C
     from . import machine, report
-    from .config import FULL, QUICK, RATIOS
+    from .config import RATIOS
     from .timing import measure, ratio
 
     patience = machine.Patience(args.wait_quiet, QUIET_SHARE)
@@ -137,7 +161,7 @@ def run(args, threads, command):
     started = time.time()
     load_before = machine.load_average()
     counters_before = machine.cpu_counters()
-    sweep = QUICK if args.quick else FULL
+    sweep = choose_sweep(args)
     notes = []
     backends, tf, cupy = _detect_backends(args, threads, notes)
     if args.gpu == "require" and cupy is None and not backends.tf_gpu:
@@ -183,7 +207,8 @@ def run(args, threads, command):
     info["load_after"] = machine.load_average()
     info["other_work"] = machine.other_work(counters_before, machine.cpu_counters(), info["cpus_available"])
     info["waited_for_quiet_s"] = round(patience.waited, 1)
-    run_record = {"schema": 1, "command": command, "quick": args.quick,
+    # "model_batches" is new with --batches; readers of older results.json files must not need it.
+    run_record = {"schema": 1, "command": command, "quick": args.quick, "model_batches": list(sweep.model_batches),
                   "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
                   "duration_s": time.time() - started, "machine": info, "ceilings": ceilings,
                   "gpu_ceilings": gpu_ceilings, "notes": notes, "results": results}
