@@ -222,6 +222,10 @@ def _us(v):
     return f"{1e3 * v:.3g}"
 
 
+def _pct(v):
+    return f"{100 * v:.1f}%" if v < 0.1 else f"{100 * v:.0f}%"
+
+
 def table(rows):
     """Markdown lines, one table per pair of contenders."""
     from .config import CONTENDERS
@@ -251,7 +255,7 @@ def table(rows):
                 cells += [f"{min(fp.n, fq.n)} ({_g(max(fp.x_min, fq.x_min))}-{_g(min(fp.x_max, fq.x_max))})",
                           _us(fp.a_ms), _us(fp.b_ms), _us(fq.a_ms), _us(fq.b_ms),
                           "none" if r["crossover"] is None else _g(r["crossover"]), r["below"], r["above"], where,
-                          f"{wins} of {n}", f"{100 * fp.max_residual:.0f}% / {100 * fq.max_residual:.0f}%", note or "-"]
+                          f"{wins} of {n}", f"{_pct(fp.max_residual)} / {_pct(fq.max_residual)}", note or "-"]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     return out or ["No family has two contenders to compare (a run without TensorFlow and without CuPy).", ""]

@@ -1,6 +1,8 @@
 """Writing a run down: ``results.json`` (everything), ``report.md`` (the tables) and two figures,
 ``time_vs_size.png`` (one panel per op: median time against size, IQR as error bars) and
-``ratio_models.png`` (numpy_nn / TensorFlow per tutorial model, beside the targets)."""
+``ratio_models.png`` (numpy_nn / TensorFlow per tutorial model, beside the targets), plus
+``crossover.md`` and ``crossover.png`` (:mod:`benchmarks.crossover`: fixed cost + size x per-unit
+cost per contender, and the size where numpy_nn and TensorFlow cross), whose table report.md embeds."""
 from __future__ import annotations
 
 import json
@@ -217,7 +219,8 @@ def sharing_note(run):
             "TensorFlow's, because multi-threaded OpenBLAS degrades badly when it has to share its cores.")
 
 
-def write_markdown(path, run, figures):
+def write_markdown(path, run, figures, crossover=None):
+    """report.md; ``crossover``: the lines of the "where each wins" section (None: no section)."""
     results = run["results"]
     notes = list(run["notes"])
     shared = sharing_note(run)
@@ -254,6 +257,8 @@ def write_markdown(path, run, figures):
         gpu = _table(results_g, GPU_ROWS, gpu_ratios, rate_key, label)
         if gpu:
             out += [f"GPU rows ({titles.get(group, group)}):", ""] + gpu + [""]
+    if crossover:
+        out += ["## Where each wins: crossover sizes", ""] + crossover + [""]
     if figures:
         out += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
     Path(path).write_text("\n".join(out))
@@ -372,9 +377,26 @@ def write_all(out_dir, run):
             if fn(out / name, run["results"]):
                 figures.append(name)
                 written.append(out / name)
+    crossover_lines = write_crossover(out, run, written)
     write_json(out / "results.json", run)
-    write_markdown(out / "report.md", run, figures)
+    write_markdown(out / "report.md", run, figures, crossover_lines)
     return [out / "results.json", out / "report.md"] + written
+
+
+def write_crossover(out, run, written):
+    """crossover.md and crossover.png (appended to ``written``); returns report.md's section lines.
+    If the fits fail, the section says why and the rest of the report is written all the same."""
+    try:
+        from . import crossover
+        paths, table = crossover.write(out, run)
+    except Exception as exc:
+        return [f"The crossover fits could not be computed ({type(exc).__name__}: {exc}); "
+                f"`python -m benchmarks.crossover results.json` retries them."]
+    written.extend(paths)
+    figure = ["", "![crossover](crossover.png)"] if any(p.name == "crossover.png" for p in paths) else []
+    return ["Median time per call fitted as t = a + b x (a: fixed cost per call, b: cost per unit of x; "
+            "least squares weighted by 1/t^2) for each contender, and the size x* where the two lines cross: "
+            "[crossover.md](crossover.md) states the model, its limits and the families.", ""] + table + figure
 
 
 def main(argv=None):
