@@ -112,6 +112,10 @@ def optimizer_cases(sweep, backends):
 
 
 def model_cases(sweep, backends, names=None):
+    """Yield one training-step case per tutorial model (or ``names``) and batch of
+    ``sweep.model_batches`` (32 and 128 by default; ``--batches`` sets others). A case carries the
+    issue's target only when ``config.TARGETS`` has one for its (model, batch); the other batches are
+    there for :mod:`benchmarks.crossover`'s fit over the batch."""
     from numpy_nn.zoo import TUTORIAL_MODELS
 
     cp, sync = backends.cupy, backends.cupy_sync
