@@ -263,7 +263,7 @@ class Sequential:
         finite check of the loss and gradients: a failure there leaves weights, optimizer slots and
         ``iterations`` exactly as they were, and a NaN/inf raises :class:`TrainingDiverged` with
         ``weights_finite=True``. ``model.check_finite = False`` skips the gradient check (one
-        reduction per parameter per step). An update that overflows a weight or an optimizer slot
+        read of every gradient, by the optimizer's threads, before it updates anything). An update that overflows a weight or an optimizer slot
         is caught by the optimizer in the same step: TrainingDiverged naming the layer and
         parameter, with ``weights_finite=False`` (applied in place, it cannot be undone).
         """
@@ -278,7 +278,7 @@ class Sequential:
         accuracy = self.loss.last_accuracy(out)  # argmax of logits = argmax of probabilities
         self.backward(self.loss.backward(), need_input_grad=False)               # 3. backward
         check_finite(self, loss)
-        self._apply_update()                                                     # 4. update
+        self._apply_update(check_gradients=self.check_finite)                    # 4. update
         return loss, accuracy
 
     check_finite = True
@@ -287,17 +287,18 @@ class Sequential:
         """``[(layer name, parameter name), ...]`` in :meth:`trainable_pairs` order."""
         return [(layer.name, k) for layer in self.layers for k in layer.params]
 
-    def _apply_update(self):
-        """The optimizer's update of every pair; its TrainingDiverged (an update that overflowed a
-        weight or slot) raised again with the layer and parameter named in the message."""
+    def _apply_update(self, check_gradients=False):
+        """The optimizer's update of every pair (with ``check_gradients``: after it has checked that
+        every gradient is finite); its TrainingDiverged (a non-finite gradient: nothing changed; an
+        update that overflowed a weight or slot) raised again with the layer and parameter named."""
         try:
-            self.optimizer.apply_gradients(self.trainable_pairs())
+            self.optimizer.apply_gradients(self.trainable_pairs(), check_gradients=check_gradients)
         except TrainingDiverged as e:
             if e.parameter is None:
                 raise
             layer, name = self._parameter_names()[e.parameter]
-            raise TrainingDiverged(f"layer '{layer}' ({name}): {e.reason}", layer=layer, weights_finite=False,
-                                   parameter=e.parameter) from None
+            reason = f"non-finite gradient in layer '{layer}' ({name})" if e.weights_finite else f"layer '{layer}' ({name}): {e.reason}"
+            raise TrainingDiverged(reason, layer=layer, weights_finite=e.weights_finite, parameter=e.parameter) from None
 
     def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, seed=None, verbose=1, validation_data=None,
             initial_epoch=0, on_epoch_end=None):

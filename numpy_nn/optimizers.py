@@ -4,14 +4,11 @@
 updates its variables. State (momentum, Adam's moments) is created once per parameter on its first
 step and updated in place afterwards: a training step allocates nothing.
 
-Speed without obscurity: an update is a handful of element-wise passes (for Adam about ten). Over a
-2.8 M-parameter kernel each pass would stream ~11 MB through memory; instead the parameter is walked
-in blocks of ``BLOCK`` elements, so all passes over one block run while it sits in cache. The block
-kernels below *are* the formulas; running one kernel over the whole array (``block=None``) is the
-plain reference that the tests compare the blocked path with, bit for bit.
-
-The same code updates CuPy arrays (``xp = get_array_module(param)``); on a GPU every pass is one
-kernel over the whole array, so the update is not blocked there.
+Speed without obscurity: the block kernels below (``_update_block``) *are* the formulas; the
+parameter is walked through them in cache-sized blocks, on several threads for a large one
+(:mod:`numpy_nn.blocks`). Running one kernel over the whole array (``block=None``, ``threads=1``)
+is the plain reference the tests compare the blocked, threaded path with, bit for bit. CuPy arrays
+take the same code (``xp = get_array_module(param)``), one kernel per pass over the whole array.
 
 Safety of a step (:meth:`Optimizer.apply_gradients`): every pair is checked before anything changes
 (shapes, dtypes, no parameter twice); everything the step allocates is allocated before the first
@@ -26,27 +23,10 @@ import math
 import numpy as np
 
 from .backend import get_array_module
+from .blocks import BLOCK, default_threads, in_threads, runs, walk
 from .errors import TrainingDiverged
 from .interrupts import SigintDeferred
 from .training_checks import check_block, check_number
-
-#: Elements per cache block: 512 KiB of float32 per array, so the five arrays an Adam block touches
-#: (parameter, gradient, two moments, scratch: 2.5 MiB) stay in the last-level cache through all a
-#: block's passes (the measurements behind this size are in benchmarks/README.md, "Speed notes").
-BLOCK = 1 << 17
-
-
-def _non_finite(xp, arrays, mask, plan):
-    """The name of the first array of ``plan`` (``[(name, index into arrays), ...]``) holding a NaN
-    or an infinity, or None. ``mask`` is a reusable boolean scratch of the arrays' length:
-    ``isfinite`` into it and ``all`` over it read each array once while its block is in cache,
-    allocate nothing and cannot overflow (a sum can); measured about 1.4x faster than ``a.sum()``
-    on a 128 K block, with no BLAS call."""
-    for name, i in plan:
-        xp.isfinite(arrays[i], out=mask)
-        if not mask.all():
-            return name
-    return None
 
 
 def _module_of(a):
@@ -81,12 +61,13 @@ class Optimizer:
     #: would then get 0 / 0 = NaN). :meth:`check_dtype` checks them.
     positive_in_dtype = ()
 
-    def __init__(self, learning_rate, block=BLOCK):
+    def __init__(self, learning_rate, block=BLOCK, threads=None):
         self.learning_rate = check_number(learning_rate, "learning_rate", 0.0, math.inf, type(self).__name__)
         self.iterations = 0
         self.block = check_block(block, type(self).__name__)
+        self.threads = threads
         self._state = {}     # id(param) -> (param, state arrays); re-keyed on copy (see __setstate__)
-        self._scratch = {}   # (array module, dtype) -> one reusable scratch buffer
+        self._scratch = {}   # (array module, dtype, thread) -> one reusable scratch buffer
         self._distinct = []  # the parameters of the last step, checked distinct (see _check_distinct)
         self._dtypes_ok = set()  # parameter dtypes check_dtype has accepted
 
@@ -104,6 +85,20 @@ class Optimizer:
         self.__dict__.update(state)
         self._state = {id(param): (param, slots) for param, slots in pairs}
         self._scratch, self._distinct, self._dtypes_ok = {}, [], set()
+
+    @property
+    def threads(self):
+        """Threads the update of one large parameter may use (``None`` given: :func:`default_threads`);
+        settable. The result does not depend on it, bit for bit."""
+        return self._threads
+
+    @threads.setter
+    def threads(self, value):
+        if value is None:
+            value = default_threads()
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= 256:
+            raise ValueError(f"{type(self).__name__}: threads must be None or an integer in [1, 256], got {value!r:.80}")
+        self._threads = int(value)
 
     @property
     def iterations(self):
@@ -137,10 +132,11 @@ class Optimizer:
             self._state[id(param)] = entry
         return list(entry[1])
 
-    def _scratch_for(self, xp, dtype, size):
-        scratch = self._scratch.get((xp, dtype))
+    def _scratch_for(self, xp, dtype, size, thread=0):
+        key = (xp, dtype, thread)
+        scratch = self._scratch.get(key)
         if scratch is None or scratch.size < size:  # grows once, to the largest block, then reused
-            scratch = self._scratch[(xp, dtype)] = xp.empty(size, dtype=dtype)
+            scratch = self._scratch[key] = xp.empty(size, dtype=dtype)
         return scratch[:size]
 
     def check_dtype(self, dtype):
@@ -205,45 +201,51 @@ class Optimizer:
         self._distinct = params
 
     def _prepare(self, checked):
-        """Everything an update needs, allocated before the first parameter changes (slots on their
-        first step, contiguous gradients, scratch), so that nothing can fail half-way: for each
-        parameter to update ``(index in checked, xp, flat arrays [w, g, *slots], block size, scratch,
-        boolean mask scratch)``."""
+        """Everything an update needs, allocated before the first parameter changes (contiguous
+        gradients, scratch; then :meth:`_add_slots`, the slots on their first step), so that nothing
+        can fail half-way: for each parameter to update ``(index in checked, xp, flat arrays [w, g],
+        block size, parts)`` where ``parts`` is ``[(start, stop, scratch, boolean mask scratch), ...]``,
+        one per thread (:func:`numpy_nn.blocks.runs`)."""
         work = []
         for k, (g, w, xp) in enumerate(checked):
             n = w.size
             if n == 0:
                 continue
-            flat = [w.reshape(-1), xp.ascontiguousarray(g).reshape(-1)] + [s.reshape(-1) for s in self.slots(w)]
+            flat = [w.reshape(-1), xp.ascontiguousarray(g).reshape(-1)]  # the slots follow: _add_slots
             # On a GPU every pass is one kernel over the whole array: blocking would only add launches.
             size = n if self.block is None or xp is not np else min(self.block, n)
-            work.append((k, xp, flat, size, self._scratch_for(xp, w.dtype, size), self._scratch_for(xp, bool, size)))
+            threads = self.threads if xp is np and size < n else 1
+            parts = [(start, stop, self._scratch_for(xp, w.dtype, size, t), self._scratch_for(xp, bool, size, t))
+                     for t, (start, stop) in enumerate(runs(n, size, threads))]
+            work.append((k, xp, flat, size, parts))
         return work
+
+    def _add_slots(self, checked, work):
+        """Append each parameter's slots (created on its first step) to its flat arrays: [w, g, *slots]."""
+        for k, _, flat, _, _ in work:
+            flat.extend(s.reshape(-1) for s in self.slots(checked[k][1]))
 
     def _check_plan(self):
         """``[(name, index in [w, g, *slots]), ...]``: what the check after an update reads, the
         weights and then the :attr:`hidden_slots`."""
         return [("weights", 0)] + [(name, 2 + self.slot_names.index(name)) for name in self.hidden_slots]
 
-    def _update_parameter(self, xp, flat, size, scratch, mask, plan):
-        """Update one parameter (``flat`` = [w, g, *slots]) block by block. Returns None if what
-        ``plan`` names stayed finite, else the first name that did not (``"weights"`` or a slot's).
-        Each block is checked right after its update, while it is still in cache."""
-        n = flat[0].size
-        if size == n:  # one block (small parameters, GPUs): no slicing
-            self._update_block(xp, *flat, scratch)
-            return _non_finite(xp, flat, mask, plan)
-        problem = None
-        for start in range(0, n, size):
-            blocks, m = [a[start:start + size] for a in flat], min(size, n - start)
-            self._update_block(xp, *blocks, scratch[:m])
-            problem = problem or _non_finite(xp, blocks, mask[:m], plan)
-        return problem
+    def _non_finite_gradient(self, work):
+        """The index (in the pair list) of the first parameter whose gradient holds a NaN or an
+        infinity, or None: the pass ``check_gradients=True`` makes before any update, over the same
+        blocks and threads as the update (each gradient read once, nothing allocated)."""
+        for k, xp, flat, size, parts in work:
+            if any(in_threads(lambda *run: walk(xp, flat, size, *run, [("gradient", 1)]), parts)):
+                return k
+        return None
 
-    def apply_gradients(self, grads_and_vars):
+    def apply_gradients(self, grads_and_vars, check_gradients=False):
         """One optimisation step: update every parameter in place from its gradient.
 
-        Checked before anything changes: the pairs (see :meth:`_check_pairs`). The update is atomic
+        Checked before anything changes: the pairs (see :meth:`_check_pairs`), and with
+        ``check_gradients=True`` that every gradient is finite (else TrainingDiverged with
+        ``weights_finite=True`` and ``parameter`` = the first such pair's index: nothing was
+        changed, ``iterations`` included; ``Sequential.train_on_batch`` asks for it). The update is atomic
         with respect to Ctrl-C: a SIGINT arriving during it is delivered (KeyboardInterrupt) after
         every parameter is updated and ``iterations`` advanced, never in between.
 
@@ -257,13 +259,19 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}.apply_gradients: iterations ({self.iterations}) cannot advance "
                              "past its limit 2**62 - 1")
         work = self._prepare(checked)
+        if check_gradients:
+            k = self._non_finite_gradient(work)
+            if k is not None:
+                w = checked[k][1]
+                raise TrainingDiverged(f"the gradient of parameter {k} ({w.dtype} {tuple(w.shape)}) is not finite",
+                                       weights_finite=True, parameter=k)
+        self._add_slots(checked, work)
         problems, plan = [], self._check_plan()
         with SigintDeferred(), np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
             self._begin_step()
-            for k, *item in work:
-                problem = self._update_parameter(*item, plan)
-                if problem is not None:
-                    problems.append((k, problem))
+            for k, xp, flat, size, parts in work:
+                found = [p for p in in_threads(lambda *run: walk(xp, flat, size, *run, plan, self._update_block), parts) if p]
+                problems += [(k, found[0])] if found else []
             self.iterations += 1
         if problems:
             raise self._diverged(checked, *problems[0])
@@ -299,8 +307,8 @@ class SGD(Optimizer):
                          w <- w + momentum * v - lr * g        (nesterov=True, with the new v)
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, block=BLOCK):
-        super().__init__(learning_rate, block)
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, block=BLOCK, threads=None):
+        super().__init__(learning_rate, block, threads)
         self.momentum = check_number(momentum, "momentum", 0.0, 1.0, "SGD", high_open=False)
         self.nesterov = bool(nesterov)
         self.slot_names = ("momentum",) if self.momentum else ()
@@ -348,8 +356,8 @@ class Adam(Optimizer):
     hidden_slots = ("velocity",)
     positive_in_dtype = ("epsilon",)
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, block=BLOCK):
-        super().__init__(learning_rate, block)
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, block=BLOCK, threads=None):
+        super().__init__(learning_rate, block, threads)
         self.beta_1 = check_number(beta_1, "beta_1", 0.0, 1.0, "Adam")
         self.beta_2 = check_number(beta_2, "beta_2", 0.0, 1.0, "Adam")
         # epsilon > 0: with 0, a weight whose gradient has always been exactly 0 gets 0 / 0 = NaN.

@@ -41,9 +41,10 @@ def check_count(value, name, op, low):
 
 
 def check_finite(model, loss):
-    """Before the update: a non-finite ``loss`` or (unless ``model.check_finite`` is False) parameter
-    gradient raises :class:`TrainingDiverged` naming the first layer concerned in its text. A NaN
-    loss over weights that are already non-finite says so (``weights_finite=False``)."""
+    """Before the update: a non-finite ``loss`` raises :class:`TrainingDiverged` naming the first
+    layer with a non-finite gradient in its text. A NaN loss over weights that are already
+    non-finite says so (``weights_finite=False``). The gradients of a finite loss are checked by the
+    optimizer itself (``apply_gradients(..., check_gradients=True)``), before it changes anything."""
     if not np.isfinite(loss):
         overflowed = first_bad_layer(model.layers, kind="params")
         if overflowed is not None:
@@ -52,10 +53,6 @@ def check_finite(model, loss):
         layer = first_bad_layer(model.layers)
         where = f", first non-finite gradient in layer '{layer}'" if layer is not None else ""
         raise TrainingDiverged(f"the loss is {loss}{where}", layer=layer)
-    if model.check_finite:
-        layer = first_bad_layer(model.layers)
-        if layer is not None:
-            raise TrainingDiverged(f"non-finite gradient in layer '{layer}'", layer=layer)
 
 
 def first_bad_layer(layers, kind="grads"):

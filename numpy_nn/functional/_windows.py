@@ -10,7 +10,7 @@ Output position (i, j) sees the padded input rows ``i*sh .. i*sh + KH - 1`` and 
 
 The same for W. This module computes that geometry (:func:`same_padding`, :func:`output_geometry`),
 pads and unpads (:func:`pad_hw`, :func:`unpad`), exposes every window as a strided view
-(:func:`windows`) and the input pixels seen at one window offset (:func:`offset_slices`), and adds
+(:func:`windows`) and as the im2col matrix (:func:`im2col`), the input pixels seen at one window offset (:func:`offset_slices`), and adds
 per-window gradients back onto the input (:func:`col2im`, the adjoint of taking windows).
 """
 from __future__ import annotations
@@ -145,6 +145,37 @@ def windows(xpad, window_hw, strides, out_hw):
     if xp is not np:
         return xp.lib.stride_tricks.as_strided(xpad, shape=shape, strides=steps)
     return np.lib.stride_tricks.as_strided(xpad, shape=shape, strides=steps, writeable=False)
+
+
+def im2col(xpad, window_hw, strides, out_hw):
+    """The im2col matrix (N*OH*OW, KH*KW*C): row (n, i, j) is the window ``windows(xpad)[n, i, j]``
+    flattened in (a, b, c) order (a copy, or a view of ``xpad`` where the windows need none, e.g. a
+    1x1 kernel).
+
+    Plain form: ``windows(xpad).reshape(N*OH*OW, KH*KW*C)``, one copy of the strided view; its
+    innermost contiguous run is KW*C elements. With a single input channel (the MNIST cnn's first
+    layer) that run is 3 elements, so the copy instead goes one kernel offset at a time,
+    ``cols[n, i, j, a, b, :] = xpad[offset_slices(a, b)]``, runs of OW elements: about 3x faster
+    there, but slower for every C > 1 measured (benchmarks/README.md, "Speed notes"). The tests
+    hold the two equal.
+    """
+    (kh, kw), (oh, ow) = window_hw, out_hw
+    n, c = xpad.shape[0], xpad.shape[3]
+    if c != 1:
+        return windows(xpad, window_hw, strides, out_hw).reshape(n * oh * ow, kh * kw * c)
+    return im2col_by_offsets(xpad, window_hw, strides, out_hw)
+
+
+def im2col_by_offsets(xpad, window_hw, strides, out_hw):
+    """:func:`im2col` by one copy per kernel offset (a, b) (any C; chosen by :func:`im2col` for C == 1)."""
+    xp = get_array_module(xpad)
+    (kh, kw), (oh, ow) = window_hw, out_hw
+    n, c = xpad.shape[0], xpad.shape[3]
+    cols = xp.empty((n, oh, ow, kh, kw, c), dtype=xpad.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            cols[:, :, :, a, b, :] = xpad[offset_slices(a, b, strides, out_hw)]
+    return cols.reshape(n * oh * ow, kh * kw * c)
 
 
 def offset_slices(a, b, strides, out_hw):

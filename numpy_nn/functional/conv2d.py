@@ -28,7 +28,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from ._checks import check_cache, check_dout, check_float, check_ndim, check_padding, check_same_dtype, pair
-from ._windows import col2im, offset_slices, output_geometry, pad_hw, unpad, windows
+from ._windows import col2im, im2col, offset_slices, output_geometry, pad_hw, unpad, windows
 
 
 class Conv2DReferenceCache(NamedTuple):
@@ -182,7 +182,7 @@ def conv2d_forward(x, kernel, bias=None, stride=1, padding="valid"):
             y += bias
         cache = Conv2DOffsetCache(xpad, kernel, bias is not None, x.shape, pads, strides, out_hw)
         return y.reshape(n, out_hw[0], out_hw[1], f), cache
-    cols = windows(xpad, (kh, kw), strides, out_hw).reshape(n * out_hw[0] * out_hw[1], kh * kw * c)
+    cols = im2col(xpad, (kh, kw), strides, out_hw)  # (N*OH*OW, KH*KW*C): windows(xpad), one row per output pixel
     y = cols @ kernel.reshape(kh * kw * c, f)  # (N*OH*OW, KH*KW*C) x (KH*KW*C, F) -> (N*OH*OW, F)
     if bias is not None:
         y += bias
