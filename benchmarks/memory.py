@@ -78,12 +78,13 @@ def traced(fn, warmup=WARMUP_STEPS):
 
 def _retained(before, after):
     """Blocks and bytes alive after the call that were not before (snapshot difference), with the
-    three largest source lines; tracemalloc's own and this module's bookkeeping left out."""
+    three largest source lines (the innermost frame: for an array, NumPy's line that made it);
+    tracemalloc's own and this module's bookkeeping left out."""
     own = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, __file__)]
     diff = after.filter_traces(own).compare_to(before.filter_traces(own), "lineno")
     grown = [d for d in diff if d.size_diff > 0 or d.count_diff > 0]
     return {"retained_blocks": sum(d.count_diff for d in diff), "retained_bytes": sum(d.size_diff for d in diff),
-            "top_retained": [f"{d.traceback[0].filename}:{d.traceback[0].lineno} {d.size_diff:+d} B"
+            "top_retained": [{"where": f"{d.traceback[0].filename}:{d.traceback[0].lineno}", "bytes": d.size_diff}
                              for d in sorted(grown, key=lambda d: -d.size_diff)[:3]]}
 
 
