@@ -20,11 +20,13 @@ Each is measured by one of these methods (the ``method`` column says which):
   blocks* is the snapshot difference after minus before (blocks and bytes still alive). tracemalloc
   cannot count blocks that were allocated and freed inside the call: the peak is their footprint.
 * ``rss``: the whole process's resident high-water mark (``VmHWM`` of ``/proc/self/status``, Linux),
-  reset to the current resident size by ``echo 5 > /proc/self/clear_refs`` just before the call;
-  *peak* is ``VmHWM`` after the call minus ``VmRSS`` before it, *residue* the change of ``VmRSS``.
-  Memory freed earlier but still resident (malloc's free lists, TensorFlow's allocator arena) is
-  reused without raising the mark, so this is the *new* resident memory the call needed, a lower
-  bound of its working set; it covers everything (BLAS, TensorFlow, Python). Page granularity.
+  reset to the current resident size by ``echo 5 > /proc/self/clear_refs`` just before the call,
+  after glibc's ``malloc_trim(0)`` has handed malloc's free memory back (so that blocks the call
+  reuses are fresh pages and count); *peak* is ``VmHWM`` after the call minus ``VmRSS`` before it,
+  *residue* the change of ``VmRSS`` (what the allocator keeps resident afterwards: not a leak
+  measure, tracemalloc's residue is). It covers everything -- BLAS, TensorFlow's C++ allocations,
+  Python -- at page granularity; memory an allocator caches outside malloc (TensorFlow's own pools)
+  is reused unseen, so it is a lower bound of what the call needs.
 * ``tf.config.experimental.get_memory_info('CPU:0')`` would be TensorFlow's own allocator peak; it
   is tried first, and on CPU it raises (no allocator statistics), so TensorFlow is measured by
   ``rss``; the output says which method produced each row.
@@ -40,6 +42,7 @@ line (CPU, ISA, oneDNN, BLAS and its threads) on top.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import json
 import sys
@@ -95,6 +98,16 @@ def _proc_status_kib(*keys):
     return [fields[k] for k in keys]
 
 
+def _malloc_trim():
+    """Hand malloc's free memory back to the system (glibc's ``malloc_trim(0)``), so that a call
+    reusing freed blocks touches fresh pages and shows in the resident high-water mark; True if done."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        return False
+    return True
+
+
 def rss_peak(fn, warmup=WARMUP_STEPS):
     """Resident-memory figures of one call of ``fn`` after ``warmup`` calls: ``{"peak_bytes",
     "residue_bytes"}`` (VmHWM after minus VmRSS before, after resetting VmHWM through
@@ -102,6 +115,7 @@ def rss_peak(fn, warmup=WARMUP_STEPS):
     for _ in range(warmup):
         fn()
     gc.collect()
+    trimmed = _malloc_trim()
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
@@ -110,7 +124,7 @@ def rss_peak(fn, warmup=WARMUP_STEPS):
         return {"error": f"cannot reset the resident high-water mark ({exc})"}
     fn()
     hwm, rss1 = _proc_status_kib("VmHWM", "VmRSS")
-    return {"peak_bytes": (hwm - rss0) * 1024, "residue_bytes": (rss1 - rss0) * 1024}
+    return {"peak_bytes": (hwm - rss0) * 1024, "residue_bytes": (rss1 - rss0) * 1024, "malloc_trim": trimmed}
 
 
 def tf_allocator_peak(tf, fn, warmup=WARMUP_STEPS):
@@ -198,10 +212,12 @@ def tf_rows(tf, name, batch, epoch_samples):
 NOTES = [
     "tracemalloc: Python objects and NumPy arrays allocated in this process (not BLAS's internal "
     "buffers, nothing TensorFlow allocates in C++); peak above the traced size at the call's start.",
-    "rss: the whole process's resident high-water mark (VmHWM, reset by /proc/self/clear_refs) above "
-    "the resident size at the call's start: only memory the call had to add; memory already resident "
-    "(malloc free lists, TensorFlow's arena) is reused unseen. Not comparable with tracemalloc rows.",
-    "residue: memory still held after the call (tracemalloc: traced bytes; rss: resident bytes); "
+    "rss: the whole process's resident high-water mark (VmHWM, reset by /proc/self/clear_refs after "
+    "malloc_trim) above the resident size at the call's start: everything (BLAS, TensorFlow's C++ side, "
+    "Python), but memory an allocator caches outside malloc is reused unseen, a lower bound. "
+    "Not directly comparable with tracemalloc rows; the rss rows of the two frameworks are.",
+    "residue: memory still held after the call (tracemalloc: traced bytes, ~0 when a step keeps nothing; "
+    "rss: resident bytes the allocator keeps, not a leak measure); "
     "retained blocks: the tracemalloc snapshot difference after - before, blocks / bytes.",
 ]
 

@@ -249,7 +249,7 @@ def test_memory_tool_on_a_tiny_softmax_writes_json_with_every_field(tmp_path):
         assert tf_row["method"] in ("rss", "tf get_memory_info") and tf_row["params_slots_bytes"] >= params
     text = (tmp_path / "memory.md").read_text()
     assert run["configuration"] in text and "| model | batch | framework | method |" in text
-    assert "not directly comparable" in text or "Not comparable" in text
+    assert "Not directly comparable with tracemalloc rows" in text  # the methods count different things
 
 
 # --- every documented command line parses ---------------------------------------------------------
