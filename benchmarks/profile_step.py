@@ -273,7 +273,8 @@ def main(argv=None):
                         "cprofile_us_per_step": {k: round(t / calls * 1e6, 2) for k, t in by_file.most_common()}}}
     if args.what_if:
         rows = what_if(args.model, args.batch, calls)
-        print("\nWhat-if: train_on_batch of a fresh model under each setting:")
+        print("\nWhat-if: train_on_batch of a fresh model under each setting (\"as it is\" repeats the step timed "
+              "above: the gap between the two is this run's noise; --wait-quiet waits for a quieter machine):")
         _print_table("variant", rows)
         result["what_if"] = _rows_json(rows)
     if tf is not None:
