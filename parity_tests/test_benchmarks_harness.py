@@ -1,13 +1,25 @@
 """The benchmark harness runs end to end in ``--quick`` mode and writes its JSON, markdown and
-figures. Only the plumbing is checked: no timing is ever asserted."""
+figures; ``benchmarks.profile_step`` and ``benchmarks.memory`` run on tiny sizes, their measurements
+are checked on planted allocations, and every documented command line parses. Only the plumbing is
+checked: no timing is ever asserted."""
+import importlib
+import importlib.util
 import json
 import math
+import os
+import shlex
+import subprocess
+import sys
+import types
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from benchmarks import timing
+from benchmarks import memory, profile_step, timing
 from benchmarks.__main__ import main, parse_args
 from benchmarks.config import FULL, QUICK, TARGETS
+from benchmarks.machine import THREAD_ENV
 from numpy_nn.zoo import TUTORIAL_MODELS
 
 from .registry import BENCHMARKED
@@ -15,6 +27,8 @@ from .registry import BENCHMARKED
 OP_GROUPS = {op.benchmark.group for op in BENCHMARKED}
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+REPO = Path(__file__).resolve().parents[1]
+MIB = 2**20
 
 
 @pytest.fixture(scope="module")
@@ -122,22 +136,6 @@ def test_command_line_defaults_and_the_full_sweep_cover_the_issue():
 # --- benchmarks.profile_step and benchmarks.memory -------------------------------------------------
 # The runs below use tiny sizes and check structure only; the ones that import TensorFlow run in a
 # child process, so that a TensorFlow crash fails one test instead of killing pytest.
-
-import importlib  # noqa: E402
-import os  # noqa: E402
-import shlex  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import types  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from benchmarks import memory, profile_step  # noqa: E402
-from benchmarks.machine import THREAD_ENV  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-MIB = 2**20
 
 
 @pytest.fixture
