@@ -1,13 +1,25 @@
 """The benchmark harness runs end to end in ``--quick`` mode and writes its JSON, markdown and
-figures. Only the plumbing is checked: no timing is ever asserted."""
+figures; ``benchmarks.profile_step`` and ``benchmarks.memory`` run on tiny sizes, their measurements
+are checked on planted allocations, and every documented command line parses. Only the plumbing is
+checked: no timing is ever asserted."""
+import importlib
+import importlib.util
 import json
 import math
+import os
+import shlex
+import subprocess
+import sys
+import types
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from benchmarks import timing
+from benchmarks import memory, profile_step, timing
 from benchmarks.__main__ import main, parse_args
 from benchmarks.config import FULL, QUICK, TARGETS
+from benchmarks.machine import THREAD_ENV
 from numpy_nn.zoo import TUTORIAL_MODELS
 
 from .registry import BENCHMARKED
@@ -15,6 +27,8 @@ from .registry import BENCHMARKED
 OP_GROUPS = {op.benchmark.group for op in BENCHMARKED}
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+REPO = Path(__file__).resolve().parents[1]
+MIB = 2**20
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +131,154 @@ def test_command_line_defaults_and_the_full_sweep_cover_the_issue():
     assert parse_args(["--gpu"]).gpu == "require" and parse_args(["--no-gpu"]).gpu == "off"
     assert FULL.model_batches == (32, 128)
     assert {2_770_634} <= set(FULL.optimizer)  # the cnn's parameter count
+
+
+# --- benchmarks.profile_step and benchmarks.memory -------------------------------------------------
+# The runs below use tiny sizes and check structure only; the ones that import TensorFlow run in a
+# child process, so that a TensorFlow crash fails one test instead of killing pytest.
+
+
+@pytest.fixture
+def restored_thread_env(monkeypatch):
+    """The tools set the BLAS thread variables in os.environ: put them back after the test."""
+    for name in THREAD_ENV:
+        monkeypatch.setenv(name, os.environ.get(name, ""))
+
+
+def run_tool(module, *args, timeout=240):
+    """``python -m <module> args`` in a child process (repository root on PYTHONPATH): the CompletedProcess."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_what_if_offers_optimizer_threads_rows_only_when_the_optimizer_has_threads():
+    plain = types.SimpleNamespace(check_finite=True, optimizer=types.SimpleNamespace())
+    threaded = types.SimpleNamespace(check_finite=True, optimizer=types.SimpleNamespace(threads=None))
+    assert [label for label, _ in profile_step.what_if_variants(plain.optimizer)] == \
+        ["as it is", "model.check_finite = False"]
+    variants = dict(profile_step.what_if_variants(threaded.optimizer))
+    assert list(variants) == ["as it is", "model.check_finite = False", "optimizer.threads = 1", "optimizer.threads = 2"]
+    variants["model.check_finite = False"](threaded)
+    variants["optimizer.threads = 2"](threaded)
+    assert threaded.check_finite is False and threaded.optimizer.threads == 2
+
+
+def test_profile_step_what_if_without_tensorflow_prints_and_writes_its_rows(tmp_path, capsys, restored_thread_env):
+    path = tmp_path / "profile.json"
+    assert profile_step.main(["softmax", "4", "--calls", "3", "--threads", "1", "--what-if", "--no-tf",
+                              "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    from numpy_nn import zoo
+    expected = [label for label, _ in profile_step.what_if_variants(zoo.get("softmax").build(0).optimizer)]
+    for label in expected:
+        assert f"| {label} |" in out
+    assert "first layer" not in out and "TensorFlow: not run (--no-tf)" in out
+    run = json.loads(path.read_text())
+    assert [r["label"] for r in run["what_if"]] == expected
+    assert all(r["median_us"] > 0 for r in run["what_if"] + run["numpy"]["pieces"][:-1])
+    assert "tensorflow" not in run and run["machine"]["threads"]["requested"] == 1
+    assert run["configuration"].splitlines()[0] in out.splitlines()[0]
+    labels = [r["label"] for r in run["numpy"]["pieces"]]
+    assert any("(no input gradient)" in label for label in labels)  # the first weighted layer, as in the step
+
+
+def test_profile_step_what_if_with_tensorflow_runs_in_a_child(tmp_path):
+    path = tmp_path / "profile.json"
+    done = run_tool("benchmarks.profile_step", "softmax", 4, "--calls", 3, "--threads", 1, "--what-if",
+                    "--json", path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| as it is |" in done.stdout and "| model.check_finite = False |" in done.stdout
+    run = json.loads(path.read_text())
+    if importlib.util.find_spec("tensorflow") is None:
+        assert "not installed" in run["tensorflow_note"]
+        return
+    assert [r["label"] for r in run["tensorflow"]][:1] == ["tf.function step (KerasTrainer.compiled_step)"]
+    assert len(run["tensorflow"]) == 4 and all(r["median_us"] > 0 for r in run["tensorflow"])
+
+
+def test_tracemalloc_measurement_sees_a_planted_8_mb_array_and_nothing_when_nothing_is_allocated():
+    nbytes = 8 * 10**6
+    big = memory.traced(lambda: np.ones(nbytes // 8))
+    assert big["peak_bytes"] >= nbytes and abs(big["residue_bytes"]) < 64 * 1024
+    nothing = memory.traced(lambda: None)
+    assert abs(nothing["peak_bytes"]) < 64 * 1024 and abs(nothing["residue_bytes"]) < 64 * 1024
+    calls = iter([lambda: np.ones(nbytes // 8)] * memory.WARMUP_STEPS + [lambda: None])
+    after_big_warmup = memory.traced(lambda: next(calls)())  # the warm-up's peak is not the call's
+    assert abs(after_big_warmup["peak_bytes"]) < 64 * 1024
+
+
+def test_tracemalloc_measurement_reports_what_a_call_leaves_allocated():
+    kept = []
+    leak = memory.traced(lambda: kept.append(np.ones(MIB // 8)))
+    assert leak["residue_bytes"] >= MIB and leak["retained_bytes"] >= MIB and leak["retained_blocks"] >= 1
+    assert leak["top_retained"][0]["bytes"] >= MIB  # the kept array's line comes first
+
+
+def test_rss_measurement_sees_a_planted_64_mib_array_touched_and_freed():
+    if not os.access("/proc/self/clear_refs", os.W_OK):
+        pytest.skip("no writable /proc/self/clear_refs (not Linux): the rss method is unavailable here")
+    touched = memory.rss_peak(lambda: np.ones(64 * MIB // 8))  # above malloc's mmap threshold: fresh pages
+    assert touched["peak_bytes"] >= 60 * MIB
+    assert memory.rss_peak(lambda: None)["peak_bytes"] < 8 * MIB
+
+
+def test_memory_tool_on_a_tiny_softmax_writes_json_with_every_field(tmp_path):
+    done = run_tool("benchmarks.memory", "--models", "softmax", "--batches", 8, "--epoch-samples", 32,
+                    "--threads", 1, "--out", tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = json.loads((tmp_path / "memory.json").read_text())
+    assert run["configuration"] and run["machine"]["threads"]["requested"] == 1 and run["epoch_samples"] == 32
+    rows = {(r["framework"], r["method"]): r for r in run["rows"]}
+    assert {("numpy_nn", "tracemalloc"), ("numpy_nn", "rss")} <= set(rows)
+    from numpy_nn import zoo
+    model = zoo.get("softmax").build(0)
+    params = sum(p.nbytes for layer in model.layers for p in layer.params.values())
+    traced = rows["numpy_nn", "tracemalloc"]
+    assert traced["model"] == "softmax" and traced["batch"] == 8
+    assert traced["params_slots_bytes"] >= params > 0
+    for key in ("peak_bytes", "residue_bytes", "retained_blocks", "retained_bytes"):
+        assert key in traced["step"] and key in traced["epoch"]
+    assert traced["step"]["peak_bytes"] > 0 and traced["epoch"]["peak_bytes"] > 0
+    for r in run["rows"]:
+        assert "peak_bytes" in r["step"] and "residue_bytes" in r["step"], r
+    if importlib.util.find_spec("tensorflow") is not None:
+        tf_row = next(r for r in run["rows"] if r["framework"] == "tensorflow")
+        assert tf_row["method"] in ("rss", "tf get_memory_info") and tf_row["params_slots_bytes"] >= params
+    text = (tmp_path / "memory.md").read_text()
+    assert run["configuration"] in text and "| model | batch | framework | method |" in text
+    assert "Not directly comparable with tracemalloc rows" in text  # the methods count different things
+
+
+# --- every documented command line parses ---------------------------------------------------------
+def readme_commands():
+    """The ``python -m benchmarks...`` lines of benchmarks/README.md's first ```sh block, as argv lists."""
+    text = (REPO / "benchmarks" / "README.md").read_text()
+    block = text.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [shlex.split(line, comments=True) for line in block.splitlines() if line.startswith("python -m benchmarks")]
+
+
+def module_parser(module):
+    """The module's argument parser as a function of argv: ``build_parser().parse_args`` or
+    ``parse_args``; None when the module has neither (it reads its arguments inside ``main``)."""
+    if hasattr(module, "build_parser"):
+        return module.build_parser().parse_args
+    return getattr(module, "parse_args", None)
+
+
+@pytest.mark.parametrize("argv", readme_commands(), ids=lambda argv: " ".join(argv[2:]))
+def test_every_readme_command_line_parses_with_its_module_parser(argv):
+    name = argv[2]
+    module = importlib.import_module(name if name != "benchmarks" else "benchmarks.__main__")
+    parse = module_parser(module)
+    if parse is None:
+        pytest.skip(f"{name} has no parser function (build_parser or parse_args): only its import is checked")
+    try:
+        parse(argv[3:])
+    except SystemExit as exc:
+        pytest.fail(f"benchmarks/README.md: `{' '.join(argv)}` does not parse ({name} exits with {exc.code})")
+
+
+def test_the_readme_lists_the_commands_whose_parsers_are_checked():
+    names = {argv[2] for argv in readme_commands()}
+    assert {"benchmarks", "benchmarks.profile_step"} <= names
