@@ -14,7 +14,7 @@ optimizer moves (for the fraction of its copy rate).
 from __future__ import annotations
 
 from . import numpy_side as npx
-from .config import TARGETS
+from .config import FLOOR_TARGETS, TARGETS
 
 
 def guarded(build):
@@ -135,7 +135,8 @@ def model_cases(sweep, backends, names=None):
             yield [{"group": "model", "case": f"{name} batch {b}", "mode": "train step",
                     "params": {"model": name, "batch": b, "parameters": np_model.count_params(), "keras_twin": source},
                     "batch": b, "gemm_flops": 3 * npx.model_forward_flops(np_model, b),
-                    "target": TARGETS.get((name, b)), "contenders": contenders}]
+                    "optimizer_bytes": npx.model_optimizer_bytes(np_model),
+                    "target": TARGETS.get((name, b)), "floor_target": FLOOR_TARGETS.get(name), "contenders": contenders}]
 
 
 def wanted(kind, group, only):
@@ -180,4 +181,16 @@ def attach_rates(result, ceilings, gpu_ceilings=None):
         if result.get("bytes"):
             s["gbps"] = result["bytes"] / seconds / 1e9
             s["copy_fraction"] = s["gbps"] / ceil["copy_gbps_used"]
+    if ceilings is not None and result.get("gemm_flops") and result.get("optimizer_bytes"):
+        result["floor_ms"] = step_floor_ms(result["gemm_flops"], result["optimizer_bytes"], ceilings)
+        for s in result["rows"].values():
+            if "median_ms" in s:
+                s["times_floor"] = s["median_ms"] / result["floor_ms"]
     return result
+
+
+def step_floor_ms(gemm_flops, optimizer_bytes, ceilings):
+    """The least time a training step can take on this machine, in ms: its matrix products at the
+    run's matmul rate plus its optimizer's memory traffic at the run's copy rate (everything else --
+    activations, the bias and ReLU passes, im2col, Python -- counted as free)."""
+    return 1e3 * (gemm_flops / (ceilings["matmul_gflops_used"] * 1e9) + optimizer_bytes / (ceilings["copy_gbps_used"] * 1e9))

@@ -53,6 +53,12 @@ def model_data(name, batch, seed=0):
 OPTIMIZER_BYTES_PER_ELEMENT = {"sgd": 4 * (2 + 1), "adam": 4 * (4 + 3)}
 
 
+def model_optimizer_bytes(model):
+    """Bytes one optimizer step of ``model`` reads and writes (its parameters x the optimizer's
+    :data:`OPTIMIZER_BYTES_PER_ELEMENT`; float32)."""
+    return model.count_params() * OPTIMIZER_BYTES_PER_ELEMENT[type(model.optimizer).__name__.lower()]
+
+
 def model_forward_flops(model, batch):
     """GEMM flops of one forward pass: the Dense and Conv2D layers' matrix products."""
     total = 0.0

@@ -168,7 +168,8 @@ def _model_table(results):
     # rows; older results.json files do, and keep their column.
     eager = any("tf_eager" in res["rows"] for res in results)
     head = ["model", "batch", "numpy_nn ms (IQR)", "tf.function ms (IQR)"] + (["TF eager ms (IQR)"] if eager else []) + ["ratio numpy / tf.function",
-            "round-to-round range", "target", "met", "numpy_nn samples/s", "tf.function samples/s",
+            "round-to-round range", "target", "met", "floor ms", "numpy_nn / floor", "tf.function / floor",
+            "numpy_nn samples/s", "tf.function samples/s",
             "numpy_nn % of matmul rate", "tf.function % of matmul rate", "other processes' CPU share"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for res in results:
@@ -182,9 +183,21 @@ def _model_table(results):
         cells = [p["model"], str(p["batch"]), _cell(rows.get("numpy")), _cell(rows.get("tf_function"))]
         cells += [_cell(rows.get("tf_eager"))] if eager else []
         cells += ["-" if r is None else f"{r['ratio']:.2f}", spread, "-" if target is None else f"<= {target}", met]
-        cells += sps + frac + [_pct(res.get("others_share"))]
+        cells += _floor_cells(res) + sps + frac + [_pct(res.get("others_share"))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _floor_cells(res):
+    """floor ms, numpy_nn / floor (against the floor target where there is one), tf.function / floor."""
+    if "floor_ms" not in res:  # results.json from before issue 12
+        return ["-", "-", "-"]
+    times = [res["rows"].get(k, {}).get("times_floor") for k in ("numpy", "tf_function")]
+    cells = ["-" if t is None else f"{t:.1f}x" for t in times]
+    goal = res.get("floor_target")
+    if goal is not None and times[0] is not None:
+        cells[0] += f" (<= {goal}x: {'yes' if times[0] <= goal else '**no**'})"
+    return [f"{res['floor_ms']:.2f}"] + cells
 
 
 def _gpu_model_table(results):

@@ -211,3 +211,12 @@ def test_targets_stay_on_the_batches_that_have_one():
     cases = [c for group in build(sweep, Backends(), names=["softmax"]) for c in group]
     assert [c["batch"] for c in cases] == [8, 32]
     assert [c["target"] for c in cases] == [None, TARGETS[("softmax", 32)]]
+
+
+def test_the_step_floor_is_the_gemm_time_at_the_matmul_rate_plus_the_optimizer_traffic_at_the_copy_rate():
+    from benchmarks.cases import attach_rates, step_floor_ms
+    ceilings = {"matmul_gflops_used": 100.0, "copy_gbps_used": 10.0}
+    assert step_floor_ms(2e9, 5e8, ceilings) == pytest.approx(20.0 + 50.0)
+    result = {"gemm_flops": 2e9, "optimizer_bytes": 5e8, "batch": 32, "rows": {"numpy": {"median_ms": 140.0}}}
+    attach_rates(result, ceilings)
+    assert result["floor_ms"] == pytest.approx(70.0) and result["rows"]["numpy"]["times_floor"] == pytest.approx(2.0)

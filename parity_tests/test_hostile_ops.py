@@ -277,6 +277,7 @@ def test_conv2d_padding_is_proportional_to_the_kernel_the_caller_allocated(h, w,
 
 # --- 2a. the output is the cache: read-only -------------------------------------------------------
 CACHED_OUTPUTS = [
+    (F.relu_forward, F.relu_backward, {}),
     (F.sigmoid_forward, F.sigmoid_backward, {}),
     (F.tanh_forward, F.tanh_backward, {}),
     (F.softmax_forward, F.softmax_backward, {}),

@@ -17,7 +17,7 @@ from ._checks import check_cache, check_dout, check_float, handed_out
 
 
 class ReluCache(NamedTuple):
-    x: Any  #: the input, for the mask ``x > 0``
+    y: Any  #: the output, for the mask ``y > 0`` (the same as ``x > 0``: y > 0 exactly where x > 0)
 
 
 class SigmoidCache(NamedTuple):
@@ -28,25 +28,29 @@ class TanhCache(NamedTuple):
     y: Any  #: the output: tanh' = 1 - y**2
 
 
-def relu_forward(x):
+def relu_forward(x, inplace=False):
     """ReLU: ``y = max(x, 0)``.
 
-    Returns ``(y, ReluCache(x))``.
+    Returns ``(y, ReluCache(y))``: the backward's mask ``x > 0`` is ``y > 0``, so the cache keeps the
+    output and ``y`` is read-only (see :func:`._checks.handed_out`). ``inplace=True`` writes ``y``
+    into ``x`` (a layer applying its activation to its own fresh pre-activation: one array of that
+    size fewer per layer until the backward, the input is then the output).
     """
     check_float(x, "x", "relu_forward")
     xp = get_array_module(x)
-    return xp.maximum(x, 0), ReluCache(x)
+    y = xp.maximum(x, 0, out=x if inplace else None)
+    return handed_out(y), ReluCache(y)
 
 
 def relu_backward(dout, cache):
-    """ReLU backward: ``dx = dout * [x > 0]``.
+    """ReLU backward: ``dx = dout * [x > 0]`` (``= dout * [y > 0]``).
 
     The derivative at exactly 0 is taken as 0, as TensorFlow does. ``dout`` and ``dx`` have the
     shape of ``x``.
     """
-    x = check_cache(cache, ReluCache, "relu_backward").x
-    check_dout(dout, x.shape, x.dtype, "relu_backward")
-    return dout * (x > 0)
+    y = check_cache(cache, ReluCache, "relu_backward").y
+    check_dout(dout, y.shape, y.dtype, "relu_backward")
+    return dout * (y > 0)
 
 
 def sigmoid_forward(x):

@@ -274,7 +274,8 @@ class ActivationLayer(Layer):
             self._undo = None
             return z
         forward, backward = _ACTIVATIONS[self.activation]
-        out, cache = forward(z)
+        # z is this layer's own fresh array (nobody else holds it): ReLU may overwrite it.
+        out, cache = forward(z, inplace=True) if self.activation == "relu" and z is not x else forward(z)
         self._undo = (backward, cache)
         return out
 
