@@ -188,7 +188,8 @@ def run(args, threads, command):
                 for attempt in range(1 + (args.retries if patience.active else 0)):
                     patience.wait()
                     before = machine.cpu_counters()
-                    timed = measure(contenders, sweep.warmup, sweep.rounds, sweep.budget_s, sweep.min_calls, sweep.max_calls)
+                    rounds, budget = (sweep.model_rounds, sweep.model_budget_s) if case["group"] == "model" else (sweep.rounds, sweep.budget_s)
+                    timed = measure(contenders, sweep.warmup, rounds, budget, sweep.min_calls, sweep.max_calls)
                     shared = machine.other_work(before, machine.cpu_counters(), info["cpus_available"])
                     if not (patience.active and shared and shared["others_share"] > QUIET_SHARE):
                         break

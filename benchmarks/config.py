@@ -26,6 +26,8 @@ class Sweep:
     warmup: int            # untimed calls per contender before timing (the first one traces tf.functions)
     rounds: int            # contenders alternate, round by round, so both see the same machine state
     budget_s: float        # aimed-at timed seconds per contender and case, split over the rounds
+    model_rounds: int      # the same two for the training steps, the headline rows: a cnn step is
+    model_budget_s: float  # ~20-50 ms, so 0.6 s would be ~20 calls, too few on a noisy 2-core VM
     min_calls: int         # per contender and case, whatever the budget
     max_calls: int
     matmul_n: int          # ceiling: an n x n x n float32 matrix product
@@ -36,7 +38,7 @@ FULL = Sweep(
     quick=False,
     optimizer=(10_000, 100_000, 1_000_000, 2_770_634, 10_000_000),
     model_batches=(32, 128),
-    warmup=3, rounds=5, budget_s=0.6, min_calls=10, max_calls=400,
+    warmup=3, rounds=5, budget_s=0.6, model_rounds=10, model_budget_s=3.0, min_calls=10, max_calls=400,
     matmul_n=2048, copy_mib=128,
 )
 
@@ -44,7 +46,7 @@ QUICK = Sweep(
     quick=True,
     optimizer=(10_000,),
     model_batches=(32,),
-    warmup=1, rounds=2, budget_s=0.02, min_calls=2, max_calls=10,
+    warmup=1, rounds=2, budget_s=0.02, model_rounds=2, model_budget_s=0.02, min_calls=2, max_calls=10,
     matmul_n=256, copy_mib=8,
 )
 
