@@ -53,6 +53,7 @@ imports NumPy and numpy_nn alone.
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import os
 import sys
@@ -129,12 +130,23 @@ def _positive_float(text):
     return value
 
 
+#: The subcommands besides ``train``, each a module of numpy_nn.app with ``HELP`` and ``DESCRIPTION``
+#: (strings), ``add_arguments(parser)`` and ``run(args) -> exit status``; it raises UsageError,
+#: DataError, OutputError, CheckpointError or TrainingDiverged as ``train`` does, and :func:`main`
+#: turns them into the one-line error and the exit status. Their modules import TensorFlow lazily.
+COMMANDS = ()
+
+
+def _command_module(name):
+    return importlib.import_module(f"{__package__}.{name}")
+
+
 def build_parser():
-    """The ``numpy-nn`` argument parser (one subcommand: ``train``)."""
+    """The ``numpy-nn`` argument parser: ``train`` and the :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(prog=PROG,
                                      description="numpy-nn: NumPy neural networks, checked against TensorFlow.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(("train",) + COMMANDS) + "}")
     train = sub.add_parser(
         "train", help="train the tutorial models in NumPy and/or TensorFlow, side by side",
         description="Train the tutorial models on MNIST in numpy_nn and/or TensorFlow from the same initial "
@@ -163,6 +175,9 @@ def build_parser():
     train.add_argument("--blas-threads", type=_positive_int, metavar="N",
                        help="limit NumPy's BLAS to N threads (needs threadpoolctl; default: BLAS's own, all cores); "
                             "1 avoids OpenBLAS's collapse on a busy machine")
+    for name in COMMANDS:
+        module = _command_module(name)
+        module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION))
     return parser
 
 
@@ -329,7 +344,7 @@ def main(argv=None):
     args = parser.parse_args(argv)  # exits with status 2 and a one-line error on bad usage
     sub = f"{PROG} {args.command}"
     try:
-        return train(args, argv)
+        return train(args, argv) if args.command == "train" else _command_module(args.command).run(args)
     except UsageError as e:
         print(f"{sub}: error: {e}", file=sys.stderr)
         return 2
@@ -337,7 +352,7 @@ def main(argv=None):
         print(f"{sub}: error: {e}", file=sys.stderr)
         return 1
     except TrainingDiverged as e:
-        print(f"{sub}: error: {_diverged_message(e, args.save)}", file=sys.stderr)
+        print(f"{sub}: error: {_diverged_message(e, getattr(args, "save", None))}", file=sys.stderr)
         return 1
     except OSError as e:  # e.g. the disk filled while writing a figure
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
