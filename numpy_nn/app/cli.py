@@ -352,7 +352,7 @@ def main(argv=None):
         print(f"{sub}: error: {e}", file=sys.stderr)
         return 1
     except TrainingDiverged as e:
-        print(f"{sub}: error: {_diverged_message(e, getattr(args, "save", None))}", file=sys.stderr)
+        print(f"{sub}: error: {_diverged_message(e, getattr(args, 'save', None))}", file=sys.stderr)
         return 1
     except OSError as e:  # e.g. the disk filled while writing a figure
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
