@@ -14,7 +14,6 @@ Each block is checked for NaN/inf right after its passes (:func:`non_finite`), w
 """
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,18 +25,6 @@ BLOCK = 1 << 17
 #: Arrays of fewer blocks than this are walked by the calling thread alone: below a few blocks,
 #: handing work to another thread costs more than it saves.
 THREAD_MIN_BLOCKS = 4
-
-
-def default_threads():
-    """Threads a walk uses unless told: the BLAS thread count the environment asks for
-    (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``: the variables the benchmarks
-    set, so both frameworks and every part of a step get the same count), else the CPUs this
-    process may run on."""
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        value = os.environ.get(name, "")
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def runs(n, size, threads):

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from .backend import get_array_module
-from .blocks import BLOCK, default_threads, in_threads, runs, walk
+from .blocks import BLOCK, in_threads, runs, walk
 from .errors import TrainingDiverged
 from .interrupts import SigintDeferred
 from .training_checks import check_block, check_number
@@ -61,7 +61,7 @@ class Optimizer:
     #: would then get 0 / 0 = NaN). :meth:`check_dtype` checks them.
     positive_in_dtype = ()
 
-    def __init__(self, learning_rate, block=BLOCK, threads=None):
+    def __init__(self, learning_rate, block=BLOCK, threads=1):
         self.learning_rate = check_number(learning_rate, "learning_rate", 0.0, math.inf, type(self).__name__)
         self.iterations = 0
         self.block = check_block(block, type(self).__name__)
@@ -88,16 +88,17 @@ class Optimizer:
 
     @property
     def threads(self):
-        """Threads the update of one large parameter may use (``None`` given: :func:`default_threads`);
-        settable. The result does not depend on it, bit for bit."""
+        """Threads the update of one large parameter uses (default 1); settable. The result does not
+        depend on it, bit for bit. More than one pays for the update alone (Adam on 2.77 M float32
+        parameters, 2-core EPYC: 7.5 -> 4.7 ms), not inside a training step on 2 cores, where
+        OpenBLAS's worker thread keeps spinning on the second core between the step's matrix
+        products (benchmarks/README.md, "Speed notes"); hence the default."""
         return self._threads
 
     @threads.setter
     def threads(self, value):
-        if value is None:
-            value = default_threads()
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= 256:
-            raise ValueError(f"{type(self).__name__}: threads must be None or an integer in [1, 256], got {value!r:.80}")
+            raise ValueError(f"{type(self).__name__}: threads must be an integer in [1, 256], got {value!r:.80}")
         self._threads = int(value)
 
     @property
@@ -307,7 +308,7 @@ class SGD(Optimizer):
                          w <- w + momentum * v - lr * g        (nesterov=True, with the new v)
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, block=BLOCK, threads=None):
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, block=BLOCK, threads=1):
         super().__init__(learning_rate, block, threads)
         self.momentum = check_number(momentum, "momentum", 0.0, 1.0, "SGD", high_open=False)
         self.nesterov = bool(nesterov)
@@ -356,7 +357,7 @@ class Adam(Optimizer):
     hidden_slots = ("velocity",)
     positive_in_dtype = ("epsilon",)
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, block=BLOCK, threads=None):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, block=BLOCK, threads=1):
         super().__init__(learning_rate, block, threads)
         self.beta_1 = check_number(beta_1, "beta_1", 0.0, 1.0, "Adam")
         self.beta_2 = check_number(beta_2, "beta_2", 0.0, 1.0, "Adam")

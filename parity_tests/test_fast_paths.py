@@ -130,3 +130,13 @@ def test_im2col_by_kernel_offsets_equals_the_copy_of_the_strided_view(n, h, w, c
     plain = windows(xpad, (kh, kw), (sh, sw), out_hw).reshape(-1, kh * kw * c)
     for fast in (im2col(xpad, (kh, kw), (sh, sw), out_hw), im2col_by_offsets(xpad, (kh, kw), (sh, sw), out_hw)):
         np.testing.assert_array_equal(fast, plain, err_msg=f"x {xpad.shape} kernel {(kh, kw)} strides {(sh, sw)}")
+
+
+@pytest.mark.parametrize("bad", [0, -1, 257, 1.5, True, "2", None])
+def test_optimizer_threads_must_be_an_integer_from_1_to_256(bad):
+    with pytest.raises(ValueError, match="threads must be an integer in"):
+        Adam(threads=bad)
+    opt = SGD()
+    with pytest.raises(ValueError, match="threads must be an integer in"):
+        opt.threads = bad
+    assert opt.threads == 1
