@@ -12,7 +12,7 @@ from benchmarks import report
 from benchmarks.__main__ import choose_sweep, parse_args
 from benchmarks.config import TARGETS
 
-STEPS_JSON = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "cpu-2core-steps" / "results.json"
+STEPS_JSON = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "cpu-amd-epyc-2core-onednn-off" / "results.json"
 
 
 def line(a_us, b_us):

@@ -282,3 +282,16 @@ def test_every_readme_command_line_parses_with_its_module_parser(argv):
 def test_the_readme_lists_the_commands_whose_parsers_are_checked():
     names = {argv[2] for argv in readme_commands()}
     assert {"benchmarks", "benchmarks.profile_step"} <= names
+
+
+def test_the_levers_tool_times_every_variant_of_the_levers_asked_for():
+    """``python -m benchmarks.levers --quick``: one row per variant, each a positive time."""
+    done = run_tool("benchmarks.levers", "--quick", "--only", "adam-threads", "step-check", "im2col")
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split("|")[1:4] for line in done.stdout.splitlines() if line.startswith("| ") and "median ms" not in line]
+    got = {(lever.strip(), variant.strip()) for lever, variant, _ in rows}
+    assert {("adam-threads", "threads = 1"), ("adam-threads", "threads = 2"), ("step-check", "check_finite = True"),
+            ("step-check", "check_finite = False")} <= got, done.stdout
+    assert sum(lever.strip() == "im2col" for lever, _, _ in rows) == 8, done.stdout
+    assert all(float(ms) > 0 for _, _, ms in rows), done.stdout
+    assert "BLAS threads" in done.stdout, done.stdout
