@@ -26,17 +26,13 @@ import statistics
 import sys
 import time
 
+from .profile_step import median_us
+
 LEVERS = ("adam-threads", "step-threads", "step-check", "step-block", "im2col", "dense-layout")
 
 
 def _median_ms(fn, calls):
-    fn()
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    return median_us(fn, calls, warmup=1) / 1e3
 
 
 def alternate(model, data, variants, rounds, steps=5):

@@ -66,7 +66,7 @@ def machine_record(threads, tf=None):
 
 
 # --- timing ---------------------------------------------------------------------------------------
-def _median_us(fn, calls, warmup=20):
+def median_us(fn, calls, warmup=20):
     """Median wall time of ``fn()`` in microseconds over ``calls`` calls, after ``warmup`` untimed ones."""
     for _ in range(warmup):
         fn()
@@ -147,8 +147,8 @@ def numpy_breakdown(name, batch, calls):
     model = npx.build_model(name)
     data = npx.model_data(name, batch)
     x, y = data["x"], data["y"]
-    step = _median_us(lambda: model.train_on_batch(x, y), calls)
-    parts = [(label, _median_us(fn, calls)) for label, fn in _step_pieces(model, x, y)]
+    step = median_us(lambda: model.train_on_batch(x, y), calls)
+    parts = [(label, median_us(fn, calls)) for label, fn in _step_pieces(model, x, y)]
     parts.append(("other (argument checks, glue)", step - sum(t for _, t in parts)))
     return step, parts, _profile_by_file(model, x, y, calls)
 
@@ -173,7 +173,7 @@ def what_if(name, batch, calls):
     for label, setup in what_if_variants(npx.build_model(name).optimizer):
         model = npx.build_model(name)
         setup(model)
-        rows.append((label, _median_us(lambda: model.train_on_batch(data["x"], data["y"]), calls)))
+        rows.append((label, median_us(lambda: model.train_on_batch(data["x"], data["y"]), calls)))
     return rows
 
 
@@ -210,10 +210,10 @@ def tf_breakdown(tf, name, batch, calls):
     def apply_only():
         opt.apply_gradients(zip(fixed_grads, variables))
 
-    return [("tf.function step (KerasTrainer.compiled_step)", _median_us(lambda: trainer.compiled_step(x, y, ()), calls)),
-            ("forward + loss", _median_us(forward_loss, calls)),
-            ("forward + loss + gradients", _median_us(forward_backward, calls)),
-            (f"optimizer.apply_gradients alone ({type(opt).__name__})", _median_us(apply_only, calls))]
+    return [("tf.function step (KerasTrainer.compiled_step)", median_us(lambda: trainer.compiled_step(x, y, ()), calls)),
+            ("forward + loss", median_us(forward_loss, calls)),
+            ("forward + loss + gradients", median_us(forward_backward, calls)),
+            (f"optimizer.apply_gradients alone ({type(opt).__name__})", median_us(apply_only, calls))]
 
 
 # --- command line ---------------------------------------------------------------------------------
