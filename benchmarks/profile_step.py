@@ -6,12 +6,13 @@ What is measured (every figure is a median of ``--calls`` timed calls after 20 u
 * numpy_nn: ``Sequential.train_on_batch`` whole, then its pieces called one by one exactly as the
   step calls them -- each layer's forward (training mode), the loss forward and backward, each
   layer's backward (the first layer with parameters with ``need_dx=False`` and the layers before it
-  not at all, as ``Sequential.backward(..., need_input_grad=False)`` does), the finite check
-  (:func:`numpy_nn.training_checks.check_finite`), the optimizer update and the accuracy -- with the
+  not at all, as ``Sequential.backward(..., need_input_grad=False)`` does), the loss's finite check
+  (:func:`numpy_nn.training_checks.check_finite`), the optimizer update with its gradient finite
+  check (``apply_gradients(pairs, check_gradients=model.check_finite)``) and the accuracy -- with the
   remainder (argument checks, Python glue) as "other"; then the same step under cProfile, its own
   time summed by source file.
 * ``--what-if``: ``train_on_batch`` of a fresh model per variant: as it is, with
-  ``model.check_finite = False`` (skips the gradient finite check, one reduction per parameter),
+  ``model.check_finite = False`` (skips the gradient finite check, one read of every gradient),
   and, if the optimizer has a ``threads`` setting, with ``threads`` = 1 and 2. Diagnostics of the
   current code: nothing is patched.
 * TensorFlow: the one Keras step, ``tf_nn.training.KerasTrainer.compiled_step``, timed whole, and
@@ -112,10 +113,11 @@ def _step_pieces(model, x, y):
             ("" if need_dx else " (no input gradient)")
         pieces.append((label, lambda layer=layer, d=dout, need_dx=need_dx: layer.backward(d, need_dx=need_dx)))
         dout = layer.backward(dout, need_dx=need_dx)
-    pieces.append(("finite check (training_checks.check_finite)", lambda: check_finite(model, loss)))
-    pairs = model.trainable_pairs()
-    pieces.append((f"optimizer {type(model.optimizer).__name__} ({model.count_params():,} params)",
-                   lambda: model.optimizer.apply_gradients(pairs)))
+    pieces.append(("loss finite check (training_checks.check_finite)", lambda: check_finite(model, loss)))
+    pairs, check = model.trainable_pairs(), model.check_finite
+    pieces.append((f"optimizer {type(model.optimizer).__name__} ({model.count_params():,} params)"
+                   + (", with its gradient finite check" if check else ""),
+                   lambda: model.optimizer.apply_gradients(pairs, check_gradients=check)))
     pieces.append(("accuracy (loss.last_accuracy)", lambda: model.loss.last_accuracy(out)))
     return pieces
 

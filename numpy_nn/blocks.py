@@ -14,8 +14,10 @@ Each block is checked for NaN/inf right after its passes (:func:`non_finite`), w
 """
 from __future__ import annotations
 
+import contextvars
+import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 #: Elements per cache block: 512 KiB of float32 per array, so the five arrays an Adam block touches
 #: (parameter, gradient, two moments, scratch: 2.5 MiB) stay in the last-level cache through all a
@@ -42,6 +44,15 @@ _POOLS = {}
 _POOLS_LOCK = threading.Lock()
 
 
+def _forget_pools():
+    """In a forked child: the parent's pool threads do not exist there, so start afresh."""
+    _POOLS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
+
+
 def _pool(workers):
     """The process-wide pool of ``workers`` threads (created on first use, shared by all callers)."""
     with _POOLS_LOCK:
@@ -53,11 +64,16 @@ def _pool(workers):
 
 def in_threads(task, arguments):
     """``[task(*args) for args in arguments]``, the first on the calling thread while the pool runs
-    the others; an exception in any is raised here (after all have finished)."""
+    the others, each in a copy of the caller's context (so ``np.errstate`` and other context
+    variables hold there too); returns, or raises the first exception, only after all have finished."""
     if len(arguments) == 1:
         return [task(*arguments[0])]
-    others = [_pool(len(arguments) - 1).submit(task, *args) for args in arguments[1:]]
-    first = task(*arguments[0])
+    pool = _pool(len(arguments) - 1)
+    others = [pool.submit(contextvars.copy_context().run, task, *args) for args in arguments[1:]]
+    try:
+        first = task(*arguments[0])
+    finally:
+        wait(others)  # never return while another run is still changing the arrays
     return [first] + [f.result() for f in others]
 
 

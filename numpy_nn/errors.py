@@ -9,7 +9,9 @@ class TrainingDiverged(RuntimeError):
     Two cases, told apart by ``weights_finite``:
 
     * ``weights_finite=True``: the loss or a gradient was not finite, so the step's update was not
-      applied: the model and its optimizer are exactly as they were before this step.
+      applied: the model and its optimizer are exactly as they were before this step. For a
+      gradient found non-finite by the optimizer (``apply_gradients(check_gradients=True)``),
+      ``parameter`` is its index in the ``apply_gradients`` list.
     * ``weights_finite=False``: an update left a weight or an optimizer slot (e.g. Adam's second
       moment, when ``g**2`` overflows) non-finite, detected in the step that did it. Updates are
       applied in place and numpy_nn keeps no copy of the weights, so the step cannot be undone: the

@@ -82,7 +82,7 @@ class Optimizer:
         """Rebuild the ``id`` keys from the copied parameters: copied together with its model (one
         ``deepcopy`` of the ``Sequential``), the copy's slots follow the copy's parameters."""
         pairs = state.pop("_slot_pairs", [])
-        self.__dict__.update(state)
+        self.__dict__.update({"_threads": 1, **state})  # _threads: pickled before optimizers had threads
         self._state = {id(param): (param, slots) for param, slots in pairs}
         self._scratch, self._distinct, self._dtypes_ok = {}, [], set()
 

@@ -140,3 +140,44 @@ def test_optimizer_threads_must_be_an_integer_from_1_to_256(bad):
     with pytest.raises(ValueError, match="threads must be an integer in"):
         opt.threads = bad
     assert opt.threads == 1
+
+
+def test_a_threaded_update_keeps_the_steps_errstate_in_every_thread_and_waits_for_all_runs():
+    """An overflow in any thread's run is TrainingDiverged (the step's ``np.errstate`` holds in the
+    pool threads too), raised only after every run and the count are done, without a warning."""
+    import warnings
+    opt = SGD(1e38, block=4, threads=3)
+    w = np.full(32, 1e3, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(TrainingDiverged) as info:
+            opt.apply_gradients([(np.full(32, 1e3, np.float32), w)])
+    assert not info.value.weights_finite and opt.iterations == 1
+    assert np.all(np.isinf(w)), w  # every run finished its blocks before the error was raised
+
+
+def test_a_forked_child_updates_on_threads_after_its_parent_did():
+    """The pool threads of the parent do not exist in a forked child: it starts its own pool."""
+    import multiprocessing as mp
+    opt = Adam(block=4, threads=2)
+    w = np.ones(64)
+    opt.apply_gradients([(np.ones(64), w)])  # the parent's pool exists now
+    ctx = mp.get_context("fork")
+    child = ctx.Process(target=opt.apply_gradients, args=([(np.ones(64), w)],))
+    child.start()
+    child.join(30)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0, "the forked child hung or failed in its threaded update"
+
+
+def test_an_optimizer_pickled_before_threads_existed_still_steps():
+    opt = Adam(block=4)
+    state = opt.__getstate__()
+    del state["_threads"]
+    old = Adam.__new__(Adam)
+    old.__setstate__(state)
+    w = np.ones(16)
+    old.apply_gradients([(np.ones(16), w)])
+    assert old.threads == 1 and old.iterations == 1

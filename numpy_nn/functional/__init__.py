@@ -12,14 +12,14 @@ reference in the same contract comes first, then the fast path:
     conv2d                 2-D convolution (reference, then im2col + GEMM)
     maxpool2d, avgpool2d   2-D pooling (reference, then running max / sum over window offsets)
     dropout, flatten
-    _windows               shared window geometry: same padding, padding, window views, col2im
+    _windows               shared window geometry: same padding, padding, window views, im2col, col2im
 
 The caching rule: **the arrays handed to a forward and the arrays it returns are what its backward
-uses.** A cache holds references, not copies: ReLU, dense, conv2d (its im2col matrix can be a view of
+uses.** A cache holds references, not copies: dense, conv2d (its im2col matrix can be a view of
 ``x``), max-pooling (its padded input is ``x`` itself when nothing is padded) and the losses (the
 probabilities and labels given) keep their inputs, so changing an input in place between the
 forward and the backward changes the gradient. Where the op's output is also its cache (sigmoid,
-tanh, softmax, log-softmax, max-pooling), the output is handed out read-only on NumPy (a copy on
+tanh, softmax, log-softmax, max-pooling, and relu), the output is handed out read-only on NumPy (a copy on
 CuPy, which has no read-only arrays), so an in-place edit raises instead of silently changing the
 gradient; ``y.copy()`` gives a writeable one. Flatten's output is a view of its input (a reshape);
 its backward needs only the shape. The ops never write to their inputs.

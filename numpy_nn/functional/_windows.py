@@ -161,7 +161,7 @@ def im2col(xpad, window_hw, strides, out_hw):
     """
     (kh, kw), (oh, ow) = window_hw, out_hw
     n, c = xpad.shape[0], xpad.shape[3]
-    if c != 1:
+    if c != 1 or kh * kw == 1:  # (a 1x1 kernel's windows need no copy at stride 1: the view is kept)
         return windows(xpad, window_hw, strides, out_hw).reshape(n * oh * ow, kh * kw * c)
     return im2col_by_offsets(xpad, window_hw, strides, out_hw)
 
