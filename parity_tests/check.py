@@ -259,14 +259,18 @@ class Trial:
         eps = float(np.finfo(np.float32).eps)
         index, mine, truth = (cmp.worst or {}).get("numpy", ((), np.nan, np.nan))
         if not cmp.agree64.passed:
+            a = cmp.agree64
+            index, mine, truth = a.index, a.actual, a.expected
             why = (f"on the same numbers in float64 your {label} differs from {self.source}'s by "
-                   f"{cmp.agree64.error:.3e} x the scale (tolerance {tol64.atol:.0e})")
+                   f"{a.error:.3e} x the scale (tolerance {tol64.atol:.0e})")
         elif cmp.e_np > cap.atol:
             why = f"float32 error {cmp.e_np:.3e} x the scale {cmp.scale:.3e} ({cmp.e_np / eps:.1f} ulp), over the cap {cap}"
         else:
             why = (f"float32 error {cmp.e_np:.3e} ({cmp.e_np / eps:.1f} ulp), more than {cmp.ratio:g}x {self.source}'s "
                    f"{cmp.e_tf:.3e} (floor {cmp.floor:.1e})")
-        self.fail(what, f"{label}: {why}; worst at index {index}: yours {mine!r} vs the float64 {truth!r}",
+        pair = (f"yours in float64 {mine!r} vs {self.source}'s {truth!r}" if not cmp.agree64.passed else
+                f"yours {mine!r} vs the float64 {truth!r}")
+        self.fail(what, f"{label}: {why}; worst at index {index}: {pair}",
                   self._hint(what, k, user, expected, 2 * cap.atol + 16 * eps))
 
     def _hint(self, what, k, user, expected, tol):

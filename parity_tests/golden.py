@@ -43,7 +43,7 @@ from .strategies import DTYPES, Sample, draw_examples, upstream
 
 FORMAT = "numpy-nn golden vectors"
 VERSION = 1
-DEFAULT_DRAWS = 60
+DEFAULT_DRAWS = 200
 MIN_CASES = 3
 GRADCHECK_CASES = 2
 FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.npz$")
@@ -180,10 +180,11 @@ def generate(out, ops=None, seed=0, draws=DEFAULT_DRAWS, stream=None):
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     old = folder / "index.json"
-    if old.exists():  # regenerating: the previous cases go first
+    if old.exists():  # regenerating: the previous cases and their index go first (a failure leaves no index)
         for entry in json.loads(old.read_text()).get("cases", []):
             if FILE_NAME.match(str(entry.get("file", ""))):
                 (folder / entry["file"]).unlink(missing_ok=True)
+        old.unlink()
     entries = []
     for op in (OPS if ops is None else [OPS_BY_NAME[n] for n in ops]):
         start, before = time.perf_counter(), len(entries)

@@ -153,6 +153,32 @@ def test_bad_inputs_are_checked_on_request(tmp_path):
     assert "integer input: no error, expected TypeError" in v.failures[0].failure.message
 
 
+#: A right dropout that rounds once more than numpy_nn's (``x * mask / (1 - rate)`` against
+#: ``x * mask * scale``): within FLOAT64_FLOOR, not within the table's 0 for dropout.
+DIVIDING_DROPOUT = '''
+def dropout_forward(x, rate, rng=None, training=True, mask=None):
+    if not training or (rate == 0 and mask is None):
+        return x, None
+    return x * mask / (1 - rate), (mask, rate)
+
+
+def dropout_backward(dout, cache):
+    if cache is None:
+        return dout
+    mask, rate = cache
+    return dout * mask / (1 - rate)
+'''
+
+
+def test_an_equally_right_formula_that_rounds_differently_passes(tmp_path):
+    mine = tmp_path / "dividing_dropout.py"
+    mine.write_text(DIVIDING_DROPOUT)
+    from .check import load_module
+
+    (v,) = check_module(load_module(str(mine)), ops=["dropout"], examples=25)
+    assert v.status == "PASS", format_verdict(v)
+
+
 def test_the_template_has_both_functions_of_every_catalogue_op():
     tree = ast.parse(app_check.TEMPLATE.read_text())
     defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
@@ -284,6 +310,19 @@ def test_golden_vectors_catch_the_broken_implementations_too(golden_dir, module)
     assert v.status == "FAIL", format_verdict(v)
     assert hint in {p.failure.hint.kind for p in v.failures if p.failure.hint}, format_verdict(v)
     assert "golden case" in v.failures[0].failure.example
+
+
+def test_golden_vectors_are_not_written_when_numpy_nn_disagrees_with_tensorflow(tmp_path):
+    """Each case is verified against TensorFlow before it is written: with the batch-size bug planted
+    into the catalogue's softmax cross-entropy, generation stops with status 1 and leaves no index."""
+    code = ("import sys, dataclasses, parity_tests.registry as r; from parity_tests.broken import batch_factor as b; "
+            "op = r.OPS_BY_NAME['softmax_cross_entropy']; "
+            "r.OPS_BY_NAME[op.name] = dataclasses.replace(op, backward=b.softmax_cross_entropy_backward); "
+            "from parity_tests.golden import main; sys.exit(main(sys.argv[1:]))")
+    proc = _child("--out", str(tmp_path), "--ops", "softmax_cross_entropy", "--draws", "20", code=code)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "numpy_nn disagrees with TensorFlow" in proc.stderr and "dlogits" in proc.stderr, proc.stderr
+    assert not (tmp_path / "index.json").exists()
 
 
 def test_a_damaged_golden_folder_is_named(golden_dir, tmp_path, capsys):
