@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 import time
 import traceback
@@ -403,6 +404,7 @@ TENSORFLOW = Source("tensorflow", lambda op: op.samples, lambda op, s: op.run_te
 
 def load_tensorflow():
     """Import TensorFlow for ``--against tensorflow|both``, with the parity suite's settings."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter would bury the verdicts
     try:
         import tensorflow  # noqa: F401
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import re
 import sys
 import time
@@ -321,6 +322,7 @@ def main(argv=None):
         ops = parse_ops(args.ops) if args.ops else None
         if not 1 <= args.draws <= 10_000 or args.seed < 0:
             raise UsageError("--draws must be in [1, 10000] and --seed non-negative")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow  # noqa: F401
     except UsageError as e:
         parser.error(str(e))

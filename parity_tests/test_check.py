@@ -151,6 +151,13 @@ def test_bad_inputs_are_checked_on_request(tmp_path):
     (v,) = check_module(load_module(str(mine)), ops=["dense"], examples=2, bad_inputs=True)
     assert v.status == "FAIL" and [p.name for p in v.failures] == ["bad inputs"], format_verdict(v)
     assert "integer input: no error, expected TypeError" in v.failures[0].failure.message
+    asserting = tmp_path / "asserting.py"
+    asserting.write_text("import numpy as np\nfrom numpy_nn.functional import dense_backward, dense_forward as _forward\n\n\n"
+                         "def dense_forward(x, kernel, bias=None):\n    assert x.ndim == 2, 'x must be 2-D'\n"
+                         "    return _forward(x, kernel, bias)\n")
+    (v,) = check_module(load_module(str(asserting)), ops=["dense"], examples=2, bad_inputs=True)
+    assert "3-D input: raised AssertionError: x must be 2-D, expected ValueError" in v.failures[0].failure.message, \
+        format_verdict(v)
 
 
 #: A right dropout that rounds once more than numpy_nn's (``x * mask / (1 - rate)`` against
@@ -177,6 +184,17 @@ def test_an_equally_right_formula_that_rounds_differently_passes(tmp_path):
 
     (v,) = check_module(load_module(str(mine)), ops=["dropout"], examples=25)
     assert v.status == "PASS", format_verdict(v)
+
+
+def test_a_result_in_another_dtype_fails_naming_it(tmp_path):
+    mine = tmp_path / "upcasting_relu.py"
+    mine.write_text("import numpy as np\n\n\ndef relu_forward(x):\n    return np.maximum(x, 0.0).astype(np.float64), x\n\n\n"
+                    "def relu_backward(dout, cache):\n    return dout * (cache > 0)\n")
+    from .check import load_module
+
+    (v,) = check_module(load_module(str(mine)), ops=["relu"], examples=25)
+    assert [p.name for p in v.failures] == ["forward vs numpy_nn"], format_verdict(v)
+    assert "your output is float64 for float32 inputs: the dtype must be kept" in v.failures[0].failure.message
 
 
 def test_the_template_has_both_functions_of_every_catalogue_op():
