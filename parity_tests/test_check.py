@@ -240,6 +240,13 @@ def test_numpy_nn_check_without_a_checkout_says_how_to_get_one(tmp_path, monkeyp
     assert_one_line_error(err, "numpy-nn check: error:", "needs a checkout of numpy-nn", "git clone")
 
 
+def test_numpy_nn_check_without_hypothesis_says_how_to_install_it(monkeypatch, capsys):
+    monkeypatch.setattr(app_check, "has_module", lambda name: name != "hypothesis")
+    status, _, err = run_cli(["check", "mine.py"], capsys)
+    assert status == 2
+    assert_one_line_error(err, "needs hypothesis", "pip install 'numpy-nn[dev]'")
+
+
 def test_numpy_nn_check_refuses_to_overwrite_with_the_template(tmp_path, capsys):
     mine = tmp_path / "mine.py"
     mine.write_text("# my work\n")

@@ -15,6 +15,7 @@ current folder on the path. Only ``--template`` works without a checkout: it cop
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -57,6 +58,11 @@ def find_checkout(package_dir=None):
     return root
 
 
+def has_module(name):
+    """Whether ``name`` can be imported here (and so in the child, the same interpreter), without importing it."""
+    return importlib.util.find_spec(name) is not None
+
+
 def write_template(path):
     path = Path(path)
     if path.exists():
@@ -92,6 +98,9 @@ def run(args):
     if args.module is None:
         raise UsageError("the following arguments are required: module (or --template PATH to start one)")
     root = find_checkout()
+    if not has_module("hypothesis"):  # the child imports the catalogue, which draws with Hypothesis
+        raise UsageError("the checker needs hypothesis, which is not installed in this environment; install it with "
+                         "pip install 'numpy-nn[dev]' (or pip install hypothesis)")
     cwd = os.getcwd()
     path = os.environ.get("PYTHONPATH")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), cwd] + ([path] if path else []))}
