@@ -3,6 +3,12 @@
     numpy-nn train --model {softmax,mlp,dropout,cnn,all} --backend {numpy,tf,both} [--epochs N]
                    [--batch-size N] [--learning-rate LR] [--seed S] [--data-dir DIR] [--limit N|all]
                    [--out DIR] [--no-figures] [--quiet] [--save DIR] [--resume DIR] [--blas-threads N]
+    numpy-nn check MODULE [--ops ...] [--examples N] [--against reference|tensorflow|both] [--golden DIR]
+    numpy-nn check --template PATH
+
+``check`` (:mod:`numpy_nn.app.check`) runs the op catalogue's properties against your own
+implementation of the ops (the checker is in the checkout's test suite, run in a child process);
+the other commands are listed in :data:`COMMANDS`.
 
 ``train`` trains the tutorial models (:mod:`numpy_nn.zoo`) on MNIST (found by
 :func:`numpy_nn.datasets.load_mnist`), in NumPy, TensorFlow or both side by side (same initial
