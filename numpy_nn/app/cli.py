@@ -134,7 +134,7 @@ def _positive_float(text):
 #: (strings), ``add_arguments(parser)`` and ``run(args) -> exit status``; it raises UsageError,
 #: DataError, OutputError, CheckpointError or TrainingDiverged as ``train`` does, and :func:`main`
 #: turns them into the one-line error and the exit status. Their modules import TensorFlow lazily.
-COMMANDS = ()
+COMMANDS = ("diverge",)
 
 
 def _command_module(name):

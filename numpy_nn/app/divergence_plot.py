@@ -1,0 +1,58 @@
+"""``divergence.png``: per layer, the four gaps of :mod:`numpy_nn.app.divergence` against the step.
+
+One panel per layer with weights; in each, the ``max`` gap (``max|a - b| / max|w|``, the largest over
+the layer's parameters) of each pair of runs on a log scale (a gap of exactly 0 is not drawn), the
+first divergent step of the verdict as a solid vertical line and, when it differs, the step at which
+the float32 runs part (the ``rounding`` finding) as a dotted one. matplotlib is imported inside
+(through :func:`numpy_nn.app.plots._figure`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .divergence_rule import GAPS
+from .plots import _finish, _figure
+
+#: One colour and style per gap: the float64 pair solid black, the float32 pair red, the drifts dashed.
+STYLES = {"np64-tf64": dict(color="black", ls="-"), "np32-tf32": dict(color="tab:red", ls="-"),
+          "np32-np64": dict(color="tab:blue", ls="--"), "tf32-tf64": dict(color="tab:orange", ls="--")}
+
+
+def layer_gaps(result):
+    """``{layer: {gap: per-step max over the layer's parameters}}`` in layer order."""
+    out = {}
+    for param, layer in zip(result["params"], result["layers"]):
+        for gap in GAPS:
+            values = np.asarray(result["series"]["gaps"][gap][param]["max"], np.float64)
+            per = out.setdefault(layer, {})
+            per[gap] = values if gap not in per else np.maximum(per[gap], values)
+    return out
+
+
+def plot_divergence(result, path=None):
+    """Draw (and write to ``path``) the figure of ``result`` (:func:`~numpy_nn.app.divergence.run_divergence`)."""
+    per_layer = layer_gaps(result)
+    steps = np.asarray(result["series"]["steps"])
+    fig = _figure(5.2 * len(per_layer), 4.0)
+    axes = np.atleast_1d(fig.subplots(1, len(per_layer), squeeze=False)[0])
+    rounding = (result.get("findings") or {}).get("rounding") or {}
+    for ax, (layer, gaps) in zip(axes, per_layer.items()):
+        for gap, values in gaps.items():
+            shown = np.where(values > 0, values, np.nan)
+            if np.isfinite(shown).any():
+                ax.semilogy(steps, shown, lw=1.2, label=gap, **STYLES[gap])
+        if result.get("first_step"):
+            ax.axvline(result["first_step"], color="tab:green", lw=1.5, label=f"{result['kind']}: step {result['first_step']}")
+        if rounding.get("first_step") and rounding["first_step"] != result.get("first_step"):
+            ax.axvline(rounding["first_step"], color="tab:green", ls=":", lw=1.5,
+                       label=f"float32 runs part: step {rounding['first_step']}")
+        ax.set_title(f"layer '{layer}'" + (" (verdict)" if layer == result.get("layer") else ""))
+        ax.set_xlabel("training step")
+        ax.set_ylabel("max |a - b| / max |w|")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    s = result["settings"]
+    where = f", step {result['first_step']}, layer '{result['layer']}'" if result.get("first_step") else ""
+    fig.suptitle(f"{s['model']} ({s['optimizer']}, batch {s['batch_size']}, seed {s['seed']}): "
+                 f"{result['kind']}{where}", fontsize=11)
+    return _finish(fig, path)
