@@ -142,6 +142,33 @@ def test_planted_float32_loss_of_accuracy_in_numpy_is_precision_naming_numpy(sam
     assert r["first_step"] <= 3 and r["layer"] in r["layers"]
 
 
+def test_relu_flips_names_the_unit_whose_preactivation_crosses_zero_in_one_framework_only(sample):
+    """The rounding cause: both float32 runs from the same weights, except that TensorFlow's bias of
+    hidden unit 5 is moved so that example 2's pre-activation is -z/2 instead of z/2 (tiny): that one
+    unit of that one example fires in numpy_nn only."""
+    from numpy_nn.app.divergence_localise import relu_flips
+
+    runs, m32 = dv.build_runs(TINY, seed=0, kind="sgd")
+    x = (sample[0][0][:4].reshape(4, 784) / 255.0).astype(np.float32)
+    kernel, bias = m32.layers[0].params["kernel"], m32.layers[0].params["bias"]
+    z = x @ kernel + bias
+    weights = m32.get_weights()
+    weights[1] = weights[1].copy()
+    weights[1][5] -= z[2, 5] - np.float32(1e-6)          # numpy: z[2, 5] = 1e-6 > 0
+    theirs = [w.copy() for w in weights]
+    theirs[1][5] -= np.float32(2e-6)                      # TensorFlow: about -1e-6 < 0
+    snapshot = {"step": 7, "x": x, "y": np.zeros(4, np.int64), "masks": [],
+                "before": {"np32": weights, "tf32": theirs}}
+    found = relu_flips(runs["np32"], runs["tf32"], snapshot)
+    assert found is not None and found["step"] == 7
+    flip = found["first"][0]
+    assert (flip["layer"], flip["example"], flip["unit"]) == (m32.layers[0].name, 2, 5), found
+    assert flip["numpy"] > 0 >= flip["tensorflow"] and flip["within_rounding"]
+    assert found["flips"] == 1  # no other pre-activation lies within 2e-6 of 0
+    snapshot["before"]["tf32"] = weights
+    assert relu_flips(runs["np32"], runs["tf32"], snapshot) is None
+
+
 def test_unmodified_run_is_rounding_or_none(sample):
     for optimizer in ("sgd", "adam"):
         r = dv.run_divergence(TINY, STEPS, sample, optimizer=optimizer)

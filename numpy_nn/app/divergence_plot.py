@@ -1,7 +1,8 @@
 """``divergence.png``: per layer, the four gaps of :mod:`numpy_nn.app.divergence` against the step.
 
 One panel per layer with weights; in each, the ``max`` gap (``max|a - b| / max|w|``, the largest over
-the layer's parameters) of each pair of runs on a log scale (a gap of exactly 0 is not drawn), the
+the layer's parameters) of each pair of runs on a log scale (a gap of exactly 0 is not drawn), dotted,
+the rule's bounds for the float64 pair (``semantics`` above it) and the float32 pair (``rounding``), the
 first divergent step of the verdict as a solid vertical line and, when it differs, the step at which
 the float32 runs part (the ``rounding`` finding) as a dotted one. matplotlib is imported inside
 (through :func:`numpy_nn.app.plots._figure`).
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .divergence_rule import GAPS
+from .divergence_rule import GAPS, Thresholds
 from .plots import _finish, _figure
 
 #: One colour and style per gap: the float64 pair solid black, the float32 pair red, the drifts dashed.
@@ -19,13 +20,26 @@ STYLES = {"np64-tf64": dict(color="black", ls="-"), "np32-tf32": dict(color="tab
 
 
 def layer_gaps(result):
-    """``{layer: {gap: per-step max over the layer's parameters}}`` in layer order."""
+    """``{layer: {gap: per-step max over the layer's parameters}}`` in layer order, and the two bounds
+    of the rule (``"float64 bound"`` for np64-tf64, ``"float32 bound"`` for np32-tf32), each the bound
+    of the parameter whose gap is nearest to it (largest gap / bound) at that step."""
+    thresholds = Thresholds(result["rule"]["K (longest sum of one step)"])
     out = {}
     for param, layer in zip(result["params"], result["layers"]):
-        for gap in GAPS:
-            values = np.asarray(result["series"]["gaps"][gap][param]["max"], np.float64)
-            per = out.setdefault(layer, {})
+        g = {gap: np.asarray(result["series"]["gaps"][gap][param]["max"], np.float64) for gap in GAPS}
+        bounds = {"float64 bound": ("np64-tf64", thresholds.semantic_bound(g["np32-np64"], g["tf32-tf64"])),
+                  "float32 bound": ("np32-tf32", thresholds.rounding_bound(g["np64-tf64"]))}
+        per = out.setdefault(layer, {})
+        for gap, values in g.items():
             per[gap] = values if gap not in per else np.maximum(per[gap], values)
+        for name, (gap, bound) in bounds.items():
+            ratio = g[gap] / bound
+            if name not in per:
+                per[name], per[name + " ratio"] = bound, ratio
+            else:
+                nearer = ratio > per[name + " ratio"]
+                per[name] = np.where(nearer, bound, per[name])
+                per[name + " ratio"] = np.maximum(ratio, per[name + " ratio"])
     return out
 
 
@@ -37,10 +51,12 @@ def plot_divergence(result, path=None):
     axes = np.atleast_1d(fig.subplots(1, len(per_layer), squeeze=False)[0])
     rounding = (result.get("findings") or {}).get("rounding") or {}
     for ax, (layer, gaps) in zip(axes, per_layer.items()):
-        for gap, values in gaps.items():
-            shown = np.where(values > 0, values, np.nan)
+        for gap in GAPS:
+            shown = np.where(gaps[gap] > 0, gaps[gap], np.nan)
             if np.isfinite(shown).any():
                 ax.semilogy(steps, shown, lw=1.2, label=gap, **STYLES[gap])
+        for name, color in (("float64 bound", "black"), ("float32 bound", "tab:red")):
+            ax.semilogy(steps, gaps[name], lw=0.8, ls=":", color=color, label=f"{name} (rule)")
         if result.get("first_step"):
             ax.axvline(result["first_step"], color="tab:green", lw=1.5, label=f"{result['kind']}: step {result['first_step']}")
         if rounding.get("first_step") and rounding["first_step"] != result.get("first_step"):
