@@ -88,6 +88,24 @@ def test_classify_semantics_comes_before_precision_and_rounding():
     assert v["findings"]["rounding"]["first_step"] == 3 and v["findings"]["precision"]["first_step"] == 2
 
 
+def test_the_verdict_and_its_sentence_name_the_kind_step_layer_and_cause():
+    from numpy_nn.app.diverge import secondary_line, verdict_line
+    from numpy_nn.app.divergence_localise import explain
+
+    cause = {"step": 9, "flips": 1, "first": [{"layer": "dense", "example": 3, "unit": 17, "numpy": 2e-8,
+                                               "tensorflow": -1e-8, "within_rounding": True}]}
+    result = {"kind": "rounding", "first_step": 9, "layer": "dense", "param": "dense/kernel", "op": None,
+              "framework": None, "cause": cause, "settings": {"steps": 20}, "rule": TH.describe(),
+              "findings": {"rounding": {"first_step": 9, "layer": "dense", "cause": cause}}}
+    line, sentence = verdict_line(result), explain(result)
+    assert line.startswith("rounding at step 9, layer 'dense'") and "unit 17" in line
+    assert "unit 17" in sentence and "example 3" in sentence and "within rounding of 0" in sentence
+    assert secondary_line(result) is None
+    precision = {**result, "kind": "precision", "framework": "tensorflow", "cause": None}
+    assert verdict_line(precision).endswith("framework tensorflow")
+    assert "tensorflow's float32 run" in explain(precision) and "step 9" in secondary_line(precision)
+
+
 # ----------------------------------------------------------------------------------------------
 # Planted differences on a tiny model (TensorFlow in-process)
 # ----------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
     numpy-nn diverge --model {softmax,mlp,dropout,cnn} [--steps N] [--optimizer sgd|adam]
                      [--batch-size B] [--learning-rate LR] [--seed S] [--data-dir DIR] [--out DIR]
-                     [--no-figure] [--quiet]
+                     [--train-hyperparameters] [--no-figure] [--quiet]
 
 Trains the model four ways in lockstep (numpy_nn and Keras, float32 and float64; same start, batches
 and dropout masks), records the gaps after every step, classifies the divergence (``semantics``,
@@ -42,6 +42,9 @@ def add_arguments(parser):
                         help="sgd or adam (default: the model's; float32-exact hyperparameters)")
     parser.add_argument("--batch-size", type=_positive_int, help="mini-batch size (default: the model's)")
     parser.add_argument("--learning-rate", type=_positive_float, help="learning rate (default: the model's for its optimizer)")
+    parser.add_argument("--train-hyperparameters", action="store_true",
+                        help="the optimizer's hyperparameters as numpy-nn train passes them (Python floats, which numpy_nn "
+                             "uses in double and Keras rounds to float32) instead of their float32 values")
     parser.add_argument("--seed", type=_seed, default=0, help="initial weights, batch order, dropout masks (default: 0)")
     parser.add_argument("--data-dir", help="MNIST folder or .npz (default: as numpy-nn train finds it)")
     parser.add_argument("--out", default="out/diverge", help="folder for divergence.json and divergence.png")
@@ -60,6 +63,8 @@ def command_line(args):
         parts.append(f"--learning-rate {args.learning_rate:g}")
     if args.seed:
         parts.append(f"--seed {args.seed}")
+    if args.train_hyperparameters:
+        parts.append("--train-hyperparameters")
     return " ".join(parts)
 
 
@@ -123,7 +128,8 @@ def run(args, stream=None):
     _check_splits(source, train, test)
     bar = ProgressBar(args.steps, f"{args.model} x4 (np/tf, float32/float64)", stream=stream, enabled=not args.quiet)
     result = run_divergence(args.model, args.steps, (train, test), optimizer=args.optimizer, batch_size=args.batch_size,
-                            seed=args.seed, learning_rate=args.learning_rate, progress=lambda t, n: bar.update(t))
+                            seed=args.seed, learning_rate=args.learning_rate, progress=lambda t, n: bar.update(t),
+                            float32_exact=not args.train_hyperparameters)
     bar.close()
     command = command_line(args)
     result = {"command": command, "data": {"source": source.describe(), "train_images": len(train[0])},

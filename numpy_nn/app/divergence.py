@@ -44,10 +44,13 @@ class Plant:
     before_step: object = None
 
 
-def make_optimizer(spec, kind, learning_rate=None):
-    """SGD or Adam (Keras's defaults) with float32-exact hyperparameters. The learning rate: the
-    given one, else the tutorial's when it trains with ``kind``, else 0.01 (SGD) / 0.001 (Adam)."""
-    exact = lambda v: float(np.float32(v))  # noqa: E731
+def make_optimizer(spec, kind, learning_rate=None, float32_exact=True):
+    """SGD or Adam (Keras's defaults). The learning rate: the given one, else the tutorial's when it
+    trains with ``kind``, else 0.01 (SGD) / 0.001 (Adam). ``float32_exact``: every hyperparameter
+    rounded to float32 (what Keras computes with, since it casts Python floats through float32);
+    False: the Python floats as ``numpy-nn train`` passes them (numpy_nn then computes with 0.9, 0.999,
+    1e-7 in double where Keras uses their float32 roundings: a real, if small, difference)."""
+    exact = (lambda v: float(np.float32(v))) if float32_exact else float
     if learning_rate is None:
         learning_rate = spec.learning_rate if spec.optimizer == kind else {"sgd": 0.01, "adam": 0.001}[kind]
     if kind == "sgd":
@@ -57,7 +60,7 @@ def make_optimizer(spec, kind, learning_rate=None):
     raise ValueError(f"unknown optimizer {kind!r}; expected 'sgd' or 'adam'")
 
 
-def build_runs(spec, seed, kind, learning_rate=None, plant=None):
+def build_runs(spec, seed, kind, learning_rate=None, plant=None, float32_exact=True):
     """``({tag: (numpy model or KerasTrainer)}, the float32 model)``: the four runs from one start."""
     m32 = spec.build(seed=seed, dtype="float32")
     m64 = spec.build(seed=seed, dtype="float64")
@@ -65,7 +68,7 @@ def build_runs(spec, seed, kind, learning_rate=None, plant=None):
     KerasTrainer = load_tf_trainer()
     runs = {}
     for tag, model in (("32", m32), ("64", m64)):
-        model.compile(make_optimizer(spec, kind, learning_rate), spec.make_loss())
+        model.compile(make_optimizer(spec, kind, learning_rate, float32_exact), spec.make_loss())
         runs["np" + tag] = model
         runs["tf" + tag] = KerasTrainer(model, inject_masks=True, seed=seed)  # before the model trains
     if plant is not None and plant.on_build is not None:
@@ -117,12 +120,13 @@ def record_gaps(weights, gaps):
 
 
 def run_divergence(model, steps, data, optimizer=None, batch_size=None, seed=0, learning_rate=None, plant=None,
-                   progress=None, localise=True):
+                   progress=None, localise=True, float32_exact=True):
     """Train ``model`` (a :mod:`numpy_nn.zoo` name or a ``TutorialModel``) the four ways for ``steps``
     steps on ``data`` (``((x_train, y_train), test)`` uint8 images, as ``load_mnist`` returns); record
     the gaps after every step; classify (:func:`classify`) and localise
     (:mod:`numpy_nn.app.divergence_localise`). Returns the JSON-ready result dict (divergence.json).
-    ``progress(step, steps)`` is called after every step."""
+    ``progress(step, steps)`` is called after every step; ``plant`` (a :class:`Plant`) plants a
+    difference; ``float32_exact``: see :func:`make_optimizer`."""
 
     spec = zoo.get(model) if isinstance(model, str) else model
     kind = optimizer or spec.optimizer
@@ -130,7 +134,7 @@ def run_divergence(model, steps, data, optimizer=None, batch_size=None, seed=0, 
     (train_images, y_train), test = data
     x_train, _ = prepare_inputs(spec, train_images, test[0][:1])
     y_train = np.asarray(y_train, np.int64)
-    runs, m32 = build_runs(spec, seed, kind, learning_rate, plant)
+    runs, m32 = build_runs(spec, seed, kind, learning_rate, plant, float32_exact)
     thresholds = Thresholds(longest_sum(m32, batch_size))
     names = [f"{layer.name}/{k}" for layer in m32.layers for k, _ in layer.weights]
     layers = [layer.name for layer in m32.layers for _ in layer.weights]
@@ -165,7 +169,8 @@ def run_divergence(model, steps, data, optimizer=None, batch_size=None, seed=0, 
         if verdict["kind"] == "rounding":
             verdict["cause"] = cause
     settings = {"model": spec.name, "description": spec.description, "steps": steps, "optimizer": kind,
-                "hyperparameters": runs["np64"].optimizer.get_config(), "batch_size": batch_size, "seed": seed,
+                "hyperparameters": runs["np64"].optimizer.get_config(),
+                "float32_exact_hyperparameters": float32_exact, "batch_size": batch_size, "seed": seed,
                 "train_images": len(x_train), "preprocessing": spec.preprocessing}
     result = {"settings": settings, "rule": thresholds.describe(), **verdict,
               "series": {"steps": list(range(1, steps + 1)), "loss": losses,

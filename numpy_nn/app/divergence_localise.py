@@ -241,8 +241,9 @@ def explain(result):
     cause = result.get("cause")
     if cause:
         f = cause["first"][0]
-        sentence += (f": the ReLU pre-activation of unit {f['unit']} of layer '{f['layer']}' for example {f['example']} "
-                     f"of that batch is {f['numpy']:.2e} in numpy_nn and {f['tensorflow']:.2e} in TensorFlow"
+        when = "that step" if cause['step'] == t else f"step {cause['step']}"
+        sentence += (f": at {when} the ReLU pre-activation of unit {f['unit']} of layer '{f['layer']}' for example "
+                     f"{f['example']} of the batch is {f['numpy']:.2e} in numpy_nn and {f['tensorflow']:.2e} in TensorFlow"
                      f"{', within rounding of 0' if f['within_rounding'] else ''}, so it fires in one framework only"
                      f" ({cause['flips']} such unit{'s' if cause['flips'] != 1 else ''} at that step)")
     return sentence + "."
