@@ -85,7 +85,17 @@ def verdict_line(result):
 
 
 def secondary_line(result):
-    """Where the float32 runs part, when the verdict is another kind (e.g. ``precision``), or None."""
+    """For a ``semantics`` verdict, the first jump of the float64 gap and the ReLU unit behind it;
+    otherwise where the float32 runs part, when the verdict is another kind; or None."""
+    jump = ((result.get("findings") or {}).get("semantics") or {}).get("jump")
+    if result["kind"] == "semantics" and jump:
+        line = f"(the float64 runs' gap jumps {jump['factor']:.0f}x at step {jump['step']}"
+        flips = jump.get("relu_flips")
+        if flips:
+            first = flips["first"][0]
+            line += (f": ReLU unit {first['unit']} of layer '{first['layer']}' (example {first['example']}) is "
+                     f"{first['numpy']:.2e} in numpy_nn and {first['tensorflow']:.2e} in TensorFlow, float64")
+        return line + ")"
     found = (result.get("findings") or {}).get("rounding")
     if result["kind"] == "rounding" or not found:
         return None

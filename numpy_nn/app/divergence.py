@@ -25,7 +25,7 @@ import numpy as np
 from .. import optimizers, zoo
 from ..batching import epoch_batch_indices
 from ..layers import Dropout
-from .divergence_localise import explain, localise_rounding, localise_semantics
+from .divergence_localise import explain, localise_rounding, localise_semantics, relu_flips
 from .divergence_rule import (EPS32, EPS64, FRAMEWORKS, GAPS, METRICS, RUNS, Thresholds, classify,  # noqa: F401
                               longest_sum, step_flags)
 from .driver import load_tf_trainer, prepare_inputs
@@ -152,8 +152,9 @@ def run_divergence(model, steps, data, optimizer=None, batch_size=None, seed=0, 
             losses[tag].append(float(loss))
         after = {tag: obj.get_weights() for tag, obj in runs.items()}
         record_gaps(after, gaps)
-        _snapshot(snapshots, recent, t, {g: {m: gaps[g][m][-1:] for m in METRICS} for g in GAPS}, thresholds,
-                  dict(before=before, x=x, y=y, masks=masks))
+        state = dict(before=before, x=x, y=y, masks=masks)
+        _snapshot(snapshots, recent, t, {g: {m: gaps[g][m][-1:] for m in METRICS} for g in GAPS}, thresholds, state)
+        _jump(snapshots, t, gaps["np64-tf64"]["max"], thresholds.margin, state)
         before = after
         if progress is not None:
             progress(t, steps)
@@ -163,6 +164,10 @@ def run_divergence(model, steps, data, optimizer=None, batch_size=None, seed=0, 
     if localise and verdict["kind"] == "semantics":
         verdict.update(localise_semantics(runs["np64"], runs["tf64"], snapshots["semantics"],
                                           [layer.name for layer in m32.layers], verdict))
+        if "jump" in snapshots:  # the consequence: the first step the float64 gap jumps, and its ReLU switches
+            jump = snapshots["jump"]
+            flips = relu_flips(runs["np64"], runs["tf64"], jump, ("np64", "tf64"), [layer.name for layer in m32.layers])
+            verdict["findings"]["semantics"]["jump"] = {"step": jump["step"], "factor": jump["factor"], "relu_flips": flips}
     if localise and verdict["findings"]["rounding"] is not None and "rounding" in snapshots:
         cause = localise_rounding(runs["np32"], runs["tf32"], snapshots["rounding"])
         verdict["findings"]["rounding"]["cause"] = cause
@@ -198,3 +203,14 @@ def _snapshot(snapshots, recent, t, last, thresholds, state):
         snapshots["semantics"] = state
     if "rounding" not in snapshots and flags["rounding"].any():
         snapshots["rounding"] = recent[::-1]
+
+
+def _jump(snapshots, t, gap64, factor, state):
+    """Keep the state before the first step (after the first) at which the float64 runs' largest
+    ``max`` gap grows more than ``factor`` times in one step: a discrete event (a unit switching) that
+    a semantic difference set off. Stored with its growth factor."""
+    if "jump" in snapshots or len(gap64) < 2:
+        return
+    now, then = max(gap64[-1]), max(gap64[-2])
+    if then > 0 and now > factor * then:
+        snapshots["jump"] = {**state, "step": t, "factor": now / then}

@@ -156,12 +156,13 @@ def localise_semantics(np_model, trainer, snapshot, layer_names, verdict):
 
 
 def _preactivations_numpy(model, x, masks):
+    """``{layer index: pre-activation}`` of every ReLU layer of the numpy model, training mode."""
     out, h, masks = {}, x, iter(masks)
-    for layer in model.layers:
+    for i, layer in enumerate(model.layers):
         z = _numpy_main(layer, h, next(masks) if isinstance(layer, Dropout) else None)
         act = _activation(layer)
         if act == "relu":
-            out[layer.name] = np.array(z)
+            out[i] = np.array(z)
         h = layer.activate(z) if act is not None else z
     return out
 
@@ -170,29 +171,32 @@ def _preactivations_keras(model, trainer, x, masks):
     import tensorflow as tf
 
     out, h, masks = {}, tf.constant(x), iter(masks)
-    for layer, klayer in zip(model.layers, trainer.model.layers):
+    for i, (layer, klayer) in enumerate(zip(model.layers, trainer.model.layers)):
         z = _keras_main(klayer, h, next(masks) if isinstance(layer, Dropout) else None)
         act = _activation(layer)
         if act == "relu":
-            out[layer.name] = z.numpy()
+            out[i] = z.numpy()
         h = _keras_activation(klayer)(z) if act is not None else z
     return out
 
 
-def relu_flips(np_model, trainer, snapshot):
-    """The ReLU pre-activations whose sign differs between the float32 numpy model and the float32
-    Keras trainer, each from its own weights before ``snapshot``'s step, on its batch and masks:
+def relu_flips(np_model, trainer, snapshot, tags=("np32", "tf32"), layer_names=None):
+    """The ReLU pre-activations whose sign differs between the numpy model and the Keras trainer of
+    runs ``tags`` (float32 by default), each from its own weights before ``snapshot``'s step, on its
+    batch (cast exactly to the model's dtype) and masks:
     ``{"step", "flips": count, "first": [{"layer", "example", "unit", "numpy", "tensorflow",
     "within_rounding"}, ...]}`` (at most :data:`MAX_FLIPS` listed), or None when there is none.
-    ``within_rounding``: both values within ``8 K eps32`` of that layer's largest |pre-activation|."""
-    x, masks = snapshot["x"], snapshot["masks"]
-    np_model.set_weights(snapshot["before"]["np32"])
-    _assign_keras(trainer, snapshot["before"]["tf32"])
+    ``within_rounding``: both values within ``8 K eps`` of that layer's largest |pre-activation|.
+    ``layer_names``: the names to report for the model's layers (default: its own)."""
+    layer_names = layer_names or [layer.name for layer in np_model.layers]
+    x, masks = snapshot["x"].astype(np_model.layers[0].dtype), snapshot["masks"]
+    np_model.set_weights(snapshot["before"][tags[0]])
+    _assign_keras(trainer, snapshot["before"][tags[1]])
     ours, theirs = _preactivations_numpy(np_model, x, masks), _preactivations_keras(np_model, trainer, x, masks)
-    bound = 8.0 * longest_sum(np_model, len(x)) * EPS32
+    bound = 8.0 * longest_sum(np_model, len(x)) * (EPS32 if x.dtype == np.float32 else EPS64)
     flips, count = [], 0
-    for name, z in ours.items():
-        zk = theirs[name]
+    for i, z in ours.items():
+        zk, name = theirs[i], layer_names[i]
         where = np.argwhere((z > 0) != (zk > 0))
         count += len(where)
         scale = float(np.abs(z).max(initial=0.0))

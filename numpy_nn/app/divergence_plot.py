@@ -43,6 +43,18 @@ def layer_gaps(result):
     return out
 
 
+def _limits(gaps):
+    """The y-range: the gaps with a margin, and the bounds where they are within 1000x of the largest
+    gap (a bound far above every gap, as the float32 one once the float64 runs have parted, is off-scale)."""
+    values = np.concatenate([gaps[gap] for gap in GAPS])
+    positive = values[values > 0]
+    if not positive.size:
+        return 1e-17, 1.0
+    lo, hi = positive.min() / 30, positive.max()
+    bounds = np.concatenate([gaps["float64 bound"], gaps["float32 bound"]])
+    return min(lo, bounds.min() / 3), max(hi * 30, min(bounds.max() * 3, hi * 1e3))
+
+
 def plot_divergence(result, path=None):
     """Draw (and write to ``path``) the figure of ``result`` (:func:`~numpy_nn.app.divergence.run_divergence`)."""
     per_layer = layer_gaps(result)
@@ -50,6 +62,7 @@ def plot_divergence(result, path=None):
     fig = _figure(5.2 * len(per_layer), 4.0)
     axes = np.atleast_1d(fig.subplots(1, len(per_layer), squeeze=False)[0])
     rounding = (result.get("findings") or {}).get("rounding") or {}
+    jump = ((result.get("findings") or {}).get("semantics") or {}).get("jump")
     for ax, (layer, gaps) in zip(axes, per_layer.items()):
         for gap in GAPS:
             shown = np.where(gaps[gap] > 0, gaps[gap], np.nan)
@@ -57,8 +70,12 @@ def plot_divergence(result, path=None):
                 ax.semilogy(steps, shown, lw=1.2, label=gap, **STYLES[gap])
         for name, color in (("float64 bound", "black"), ("float32 bound", "tab:red")):
             ax.semilogy(steps, gaps[name], lw=0.8, ls=":", color=color, label=f"{name} (rule)")
+        ax.set_ylim(*_limits(gaps))
         if result.get("first_step"):
             ax.axvline(result["first_step"], color="tab:green", lw=1.5, label=f"{result['kind']}: step {result['first_step']}")
+        if jump:
+            ax.axvline(jump["step"], color="tab:purple", ls="-.", lw=1.2,
+                       label=f"float64 gap jumps {jump['factor']:.0f}x: step {jump['step']}")
         if rounding.get("first_step") and rounding["first_step"] != result.get("first_step"):
             ax.axvline(rounding["first_step"], color="tab:green", ls=":", lw=1.5,
                        label=f"float32 runs part: step {rounding['first_step']}")
