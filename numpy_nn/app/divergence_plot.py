@@ -3,8 +3,9 @@
 One panel per layer with weights; in each, the ``max`` gap (``max|a - b| / max|w|``, the largest over
 the layer's parameters) of each pair of runs on a log scale (a gap of exactly 0 is not drawn), dotted,
 the rule's bounds for the float64 pair (``semantics`` above it) and the float32 pair (``rounding``), the
-first divergent step of the verdict as a solid vertical line and, when it differs, the step at which
-the float32 runs part (the ``rounding`` finding) as a dotted one. matplotlib is imported inside
+first divergent step of the verdict as a solid vertical line, the first jump of the float64 gap (a
+semantic verdict's consequence) dash-dotted and, when it differs from the verdict's, the step at which
+the float32 runs part (the ``rounding`` finding) dotted. matplotlib is imported inside
 (through :func:`numpy_nn.app.plots._figure`).
 """
 from __future__ import annotations
