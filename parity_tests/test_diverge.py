@@ -51,6 +51,14 @@ def test_classify_unmodified_rounding_is_none():
     assert dv.classify(series(), TH)["kind"] == "none"
 
 
+def test_closest_says_how_near_each_gap_came_to_its_bound():
+    near = dv.closest(series(np32_tf32=("max", 4, 1, 2e-5)), TH)
+    bound32 = 8 * dv.EPS32 * 100  # K = 100: the float64 gap (1e-16 < K eps64) gives the floor
+    assert near["rounding"]["step"] == 4 and near["rounding"]["param"] == "p1"
+    assert near["rounding"]["ratio"] == pytest.approx(2e-5 / bound32)
+    assert near["semantics"]["ratio"] == pytest.approx(1e-16 / (8 * dv.EPS64 * 100))
+
+
 def test_classify_float64_runs_apart_is_semantics_at_the_first_such_step():
     v = dv.classify(series(np64_tf64=("max", 7, 1, 1e-9)), TH)
     assert (v["kind"], v["first_step"], v["param"], v["layer"]) == ("semantics", 7, "p1", "layer1")

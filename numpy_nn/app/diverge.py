@@ -71,7 +71,11 @@ def command_line(args):
 def verdict_line(result):
     """``kind at step t, layer L, op O`` (or framework F) -- the short verdict."""
     if result["kind"] == "none":
-        return f"none: no divergence in {result['settings']['steps']} steps"
+        line = f"none: no divergence in {result['settings']['steps']} steps"
+        near = result.get("closest") or {}
+        parts = [f"{pair} gap {c['gap']:.1e} of max|w| ({c['ratio']:.2g} of its bound) at step {c['step']} in layer "
+                 f"'{c['layer']}'" for pair, c in (("float32", near.get("rounding")), ("float64", near.get("semantics"))) if c]
+        return line + (f"; closest: {'; '.join(parts)}" if parts else "")
     line = f"{result['kind']} at step {result['first_step']}, layer '{result['layer']}'"
     if result.get("op"):
         line += f", op '{result['op']}'"

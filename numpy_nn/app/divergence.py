@@ -27,7 +27,7 @@ from ..batching import epoch_batch_indices
 from ..layers import Dropout
 from .divergence_localise import explain, localise_rounding, localise_semantics, relu_flips
 from .divergence_rule import (EPS32, EPS64, FRAMEWORKS, GAPS, METRICS, RUNS, Thresholds, classify,  # noqa: F401
-                              longest_sum, step_flags)
+                              closest, longest_sum, step_flags)
 from .driver import load_tf_trainer, prepare_inputs
 
 # ----------------------------------------------------------------------------------------------
@@ -160,7 +160,7 @@ def run_divergence(model, steps, data, optimizer=None, batch_size=None, seed=0, 
             progress(t, steps)
     series = {"params": names, "layers": layers, "gaps": gaps}
     verdict = classify(series, thresholds)
-    verdict.update(op=None, cause=None)
+    verdict.update(op=None, cause=None, closest=closest(series, thresholds))
     if localise and verdict["kind"] == "semantics":
         verdict.update(localise_semantics(runs["np64"], runs["tf64"], snapshots["semantics"],
                                           [layer.name for layer in m32.layers], verdict))

@@ -118,6 +118,25 @@ def step_flags(series, thresholds):
             "rounding": _arr(series, "np32-tf32", "max") > thresholds.rounding_bound(gap64)}
 
 
+def closest(series, thresholds):
+    """How near each gap came to its bound: ``{"semantics": ..., "rounding": ...}``, each ``{"ratio":
+    the largest gap / bound over steps and parameters, "step" (1-based), "layer", "param", "gap"}``
+    (a ratio above 1 is a flagged step) -- what a ``none`` verdict reports."""
+    d_np, d_tf = _arr(series, "np32-np64", "max"), _arr(series, "tf32-tf64", "max")
+    gap64, gap32 = _arr(series, "np64-tf64", "max"), _arr(series, "np32-tf32", "max")
+    out = {}
+    for kind, gap, bound in (("semantics", gap64, thresholds.semantic_bound(d_np, d_tf)),
+                             ("rounding", gap32, thresholds.rounding_bound(gap64))):
+        ratio = gap / bound
+        if not ratio.size:
+            out[kind] = None
+            continue
+        t, p = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+        out[kind] = {"ratio": float(ratio[t, p]), "step": int(t) + 1, "layer": series["layers"][p],
+                     "param": series["params"][p], "gap": float(gap[t, p])}
+    return out
+
+
 def _first(flags):
     """(0-based step, parameter) of the first True of a (steps, parameters) array, the parameter
     being the first flagged at that step; None if none."""
