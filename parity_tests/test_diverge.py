@@ -220,6 +220,14 @@ def test_cli_writes_both_files_and_prints_the_verdict(sample, tmp_path, capsys):
     assert_valid_png(tmp_path / "divergence.png")
 
 
+def test_cli_a_diverging_run_is_a_one_line_error_naming_the_run_and_step(sample, tmp_path, capsys):
+    status, _, err = run_cli(["diverge", "--model", "softmax", "--steps", "3", "--optimizer", "sgd",
+                              "--learning-rate", "1e38", "--data-dir", SAMPLE_PATH, "--out", tmp_path, "--quiet"], capsys)
+    assert status == 1
+    assert_one_line_error(err, "training diverged", "softmax (np32, step")
+    assert not (tmp_path / "divergence.json").exists()
+
+
 @pytest.mark.parametrize("argv, fragments", [
     (["--model", "resnet"], ["--model", "invalid choice"]),
     (["--model", "mlp", "--steps", "0"], ["--steps", "expected a positive integer"]),

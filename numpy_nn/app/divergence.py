@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import optimizers, zoo
 from ..batching import epoch_batch_indices
+from ..errors import TrainingDiverged
 from ..layers import Dropout
 from .divergence_localise import explain, localise_rounding, localise_semantics, relu_flips
 from .divergence_rule import (EPS32, EPS64, FRAMEWORKS, GAPS, METRICS, RUNS, Thresholds, classify,  # noqa: F401
@@ -148,7 +149,10 @@ def run_divergence(model, steps, data, optimizer=None, batch_size=None, seed=0, 
         for tag, obj in runs.items():
             if plant is not None and plant.before_step is not None:
                 plant.before_step(t, tag, obj)
-            loss, masks = step_run(tag, obj, x, y, masks)
+            try:
+                loss, masks = step_run(tag, obj, x, y, masks)
+            except TrainingDiverged as e:  # the message names the model, the run and the step
+                raise e.where(step=t, reason=f"{spec.name} ({tag}, step {t}): {e.reason}") from None
             losses[tag].append(float(loss))
         after = {tag: obj.get_weights() for tag, obj in runs.items()}
         record_gaps(after, gaps)
