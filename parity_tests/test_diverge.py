@@ -195,6 +195,41 @@ def test_relu_flips_names_the_unit_whose_preactivation_crosses_zero_in_one_frame
     assert relu_flips(runs["np32"], runs["tf32"], snapshot) is None
 
 
+def test_a_float32_start_one_rounding_apart_is_rounding_with_the_unit_that_fires_in_one_framework(sample):
+    """End to end: TensorFlow's float32 run starts with one hidden bias moved by 2 delta, delta = 1e-5 of
+    the largest pre-activation (a float32-rounding-sized nudge of its start): the first batch's example 0
+    then has unit u at +delta in numpy_nn and -delta in TensorFlow. The float64 runs are untouched and
+    agree, both float32 runs stay as close to them as each other: ``rounding`` at step 1, caused by unit u."""
+    from numpy_nn.app.driver import prepare_inputs
+
+    x = prepare_inputs(TINY, sample[0][0], sample[1][0])[0][dv.batches_for(len(sample[0][0]), TINY.batch_size, 0, 1)[0]]
+    planted = {}
+
+    def nudge(tag, obj):
+        if tag == "np32":  # the first run built: choose the unit, centre it on example 0
+            kernel, bias = obj.layers[0].params["kernel"], obj.layers[0].params["bias"]
+            z = x.astype(np.float64) @ kernel + bias
+            u = int(np.argmin(np.abs(z[0])))
+            delta = 1e-5 * float(np.abs(z).max())
+            bias[u] -= np.float32(z[0, u] - delta)
+            planted.update(unit=u, delta=delta, bias=bias.copy())
+        elif tag == "np64":
+            obj.layers[0].params["bias"][...] = planted["bias"]
+        elif tag == "tf64":
+            obj.model.layers[0].bias.assign(planted["bias"].astype(np.float64))
+        elif tag == "tf32":
+            moved = planted["bias"].copy()
+            moved[planted["unit"]] -= np.float32(2 * planted["delta"])
+            obj.model.layers[0].bias.assign(moved)
+
+    r = dv.run_divergence(TINY, 4, sample, plant=dv.Plant(on_build=nudge))
+    assert (r["kind"], r["first_step"]) == ("rounding", 1), r["explanation"]
+    first = r["cause"]["first"][0]
+    assert (first["unit"], first["example"], r["cause"]["step"]) == (planted["unit"], 0, 1), r["cause"]
+    assert first["numpy"] > 0 > first["tensorflow"] and first["within_rounding"]
+    assert f"unit {planted['unit']}" in r["explanation"] and r["findings"]["semantics"] is None, r["explanation"]
+
+
 def test_unmodified_run_is_rounding_or_none(sample):
     for optimizer in ("sgd", "adam"):
         r = dv.run_divergence(TINY, STEPS, sample, optimizer=optimizer)
@@ -231,6 +266,7 @@ def test_cli_a_diverging_run_is_a_one_line_error_naming_the_run_and_step(sample,
 @pytest.mark.parametrize("argv, fragments", [
     (["--model", "resnet"], ["--model", "invalid choice"]),
     (["--model", "mlp", "--steps", "0"], ["--steps", "expected a positive integer"]),
+    (["--model", "mlp", "--steps", "100001"], ["--steps", "expected an integer below 100,001"]),
     (["--model", "mlp", "--optimizer", "rmsprop"], ["--optimizer", "invalid choice"]),
     (["--model", "mlp", "--batch-size", "-3"], ["--batch-size"]),
 ])

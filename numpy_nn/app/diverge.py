@@ -30,13 +30,16 @@ DESCRIPTION = ("Train a tutorial model four ways from the same start (numpy_nn a
 
 #: Default number of steps (``--steps``).
 DEFAULT_STEPS = 400
+#: ``--steps`` must be below this: every step adds 12 numbers per parameter array to divergence.json
+#: and to memory (one million steps of the CNN would be ~2 GB of Python floats).
+MAX_STEPS = 100_001
 
 
 def add_arguments(parser):
     from .cli import _positive_float, _positive_int, _seed
 
     parser.add_argument("--model", required=True, choices=list(zoo.TUTORIAL_MODELS), help="which tutorial model")
-    parser.add_argument("--steps", type=_positive_int, default=DEFAULT_STEPS,
+    parser.add_argument("--steps", type=lambda text: _positive_int(text, MAX_STEPS), default=DEFAULT_STEPS,
                         help=f"training steps (batches) to run (default: {DEFAULT_STEPS})")
     parser.add_argument("--optimizer", choices=["sgd", "adam"],
                         help="sgd or adam (default: the model's; float32-exact hyperparameters)")
