@@ -5,6 +5,12 @@
                    [--out DIR] [--no-figures] [--quiet] [--save DIR] [--resume DIR] [--blas-threads N]
     numpy-nn check MODULE [--ops ...] [--examples N] [--against reference|tensorflow|both] [--golden DIR]
     numpy-nn check --template PATH
+    numpy-nn diverge --model {softmax,mlp,dropout,cnn} [--steps N] [--optimizer sgd|adam] [--batch-size B]
+                     [--seed S] [--data-dir DIR] [--out DIR]
+
+``diverge`` (:mod:`numpy_nn.app.diverge`) trains a model four ways in lockstep (numpy_nn and Keras,
+float32 and float64) and says at which step, layer and op they part, and whether that is rounding,
+a loss of precision on one side or a real difference in what they compute.
 
 ``check`` (:mod:`numpy_nn.app.check`) runs the op catalogue's properties against your own
 implementation of the ops (the checker is in the checkout's test suite, run in a child process);
@@ -140,7 +146,7 @@ def _positive_float(text):
 #: (strings), ``add_arguments(parser)`` and ``run(args) -> exit status``; it raises UsageError,
 #: DataError, OutputError, CheckpointError or TrainingDiverged as ``train`` does, and :func:`main`
 #: turns them into the one-line error and the exit status. Their modules import TensorFlow lazily.
-COMMANDS = ("check",)
+COMMANDS = ("diverge", "check")
 
 
 def _command_module(name):
