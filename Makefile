@@ -77,10 +77,13 @@ parity-thorough: $(STAMP)
 parity-report: $(STAMP)
 	$(BIN)/python -m parity_tests.report
 
-## make demo: the main job, every tutorial model in NumPy and TensorFlow side by side, figures in out/demo
+## make demo: the main job, every tutorial model in NumPy and TensorFlow side by side, figures in out/demo,
+## then where each model's four lockstep trainings part (numpy-nn diverge, out/demo/diverge/<model>/)
 ## (numpy-nn is the console script of numpy_nn.app.cli; python -m numpy_nn is the same)
 demo: $(STAMP)
 	$(BIN)/numpy-nn train --model all --backend both --limit 20000 --out out/demo
+	for m in softmax mlp dropout cnn; do $(BIN)/numpy-nn diverge --model $$m --steps 200 --out out/demo/diverge/$$m --quiet || exit 1; done
+	$(BIN)/numpy-nn diverge --model dropout --optimizer adam --steps 400 --train-hyperparameters --out out/demo/diverge/dropout-train --quiet
 
 ## make bench: NumPy vs TensorFlow timings (JSON, markdown table, plots) in bench-out/
 bench: $(STAMP)

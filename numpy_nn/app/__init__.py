@@ -1,7 +1,13 @@
 """The application: the ``numpy-nn`` command line and what it drives, outside the library.
 
 ==================  ==============================================================================
-``cli``             ``numpy-nn train`` (also ``python -m numpy_nn``): arguments, errors, exit status
+``cli``             ``numpy-nn train`` (also ``python -m numpy_nn``): arguments, errors, exit status;
+                    the other subcommands (``COMMANDS``) each in their own module:
+``diverge``         ``numpy-nn diverge``: where numpy_nn's and TensorFlow's lockstep trainings part
+``divergence*``     its four runs (``divergence``), rule (``_rule``), op-by-op localiser (``_localise``),
+                    figure (``_plot``)
+``check``           ``numpy-nn check``: runs the checkout's ``parity_tests.check`` on your own ops;
+                    ``check_template`` is the template it writes
 ``driver``          one tutorial model in NumPy, TensorFlow or both side by side, through
                     :func:`numpy_nn.loop.run_epoch`; checkpoints after every epoch
 ``resume``          the checkpoint files of a run, resuming them bit for bit, options vs saved settings
