@@ -137,7 +137,8 @@ def batchnorm(x, gamma, beta, moving_mean, moving_var, training, momentum=0.99, 
     variance, the mean of squared differences from the mean), at inference the moving statistics;
     then ``tf.nn.batch_normalization`` (``x * inv + (beta - mean * inv)``, ``inv = gamma *
     rsqrt(var + epsilon)``). ``gamma`` / ``beta`` None: no scale / offset. ``momentum`` changes only
-    the moving statistics, which this function does not return (:func:`batchnorm_moving_statistics`)."""
+    the moving statistics, which this function does not return (Keras's layer assigns them: see
+    ``parity_tests/test_batchnorm.py``)."""
     x = _t(x)
     axis = axis % len(x.shape)
     shape = [1] * len(x.shape)
@@ -149,16 +150,6 @@ def batchnorm(x, gamma, beta, moving_mean, moving_var, training, momentum=0.99, 
         mean, variance = as_param(moving_mean), as_param(moving_var)
     return tf.nn.batch_normalization(x, mean, variance, offset=as_param(beta), scale=as_param(gamma),
                                      variance_epsilon=epsilon)
-
-
-def batchnorm_moving_statistics(x, moving_mean, moving_var, momentum=0.99, axis=-1):
-    """The moving statistics after one training-mode call of ``keras.layers.BatchNormalization``:
-    ``moving * momentum + batch * (1 - momentum)`` with the batch moments of ``tf.nn.moments``."""
-    x = _t(x)
-    axis = axis % len(x.shape)
-    mean, variance = tf.nn.moments(x, [a for a in range(len(x.shape)) if a != axis])
-    return (_t(moving_mean) * momentum + mean * (1.0 - momentum),
-            _t(moving_var) * momentum + variance * (1.0 - momentum))
 
 
 def dropout(x, rate, training=True, mask=None, seed=None):
