@@ -1,8 +1,6 @@
 """BatchNormalization: the first layer with non-trainable state (``keras.layers.BatchNormalization``)."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .. import functional as F
