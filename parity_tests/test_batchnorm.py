@@ -285,3 +285,22 @@ def test_the_forward_never_writes_to_its_inputs():
         for forward in (F.batchnorm_forward, F.batchnorm_forward_reference):
             forward(*args, training, momentum=0.5)
             assert all(np.array_equal(a, b) for a, b in zip(args, before))
+
+
+# --- side by side through the driver that `numpy-nn train` runs --------------------------------
+def test_the_driver_trains_cnn_bn_in_both_frameworks_and_checkpoints_the_moving_statistics(tmp_path):
+    """``driver.train_model("cnn_bn", ...)`` (what ``numpy-nn train --model cnn_bn --backend both``
+    runs) on 128 digits: both runs update their moving statistics, and each framework's checkpoint
+    holds its final weights, the moving statistics included, bit for bit."""
+    from numpy_nn.app import driver
+    from numpy_nn.app.resume import checkpoint_path
+    from numpy_nn.datasets import SAMPLE_PATH, load_mnist
+
+    (x, y), (xt, yt) = load_mnist(SAMPLE_PATH, verbose=False)
+    result = driver.train_model("cnn_bn", ((x[:128], y[:128]), (xt[:64], yt[:64])), ("numpy", "tf"), epochs=1,
+                                verbose=False, save_dir=tmp_path)
+    for backend, run in result.runs.items():
+        moving_mean, moving_var = run.weights[3], run.weights[4]
+        assert not np.allclose(moving_mean, 0) and not np.allclose(moving_var, 1), backend
+        saved = nn.load_model(checkpoint_path(tmp_path, "cnn_bn", backend)).get_weights()
+        assert all(a.tobytes() == b.tobytes() for a, b in zip(saved, run.weights)), backend
