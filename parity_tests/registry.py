@@ -337,6 +337,40 @@ def _flatten_errors():
     ]
 
 
+def _batchnorm_errors():
+    x, c = _arr(4, 3), np.ones(3, dtype="float32")
+
+    def args(**replaced):  # (x, gamma, beta, moving_mean, moving_var), some replaced
+        return tuple(replaced.get(k, v) for k, v in (("x", x), ("gamma", c), ("beta", c), ("mm", c), ("mv", c)))
+
+    return [
+        ErrorInput("integer input", args(x=np.ones((4, 3), dtype=np.int32)), {"training": True}, TypeError,
+                   "floating-point", words=("x", "int32")),
+        ErrorInput("1-D input (no batch axis)", args(x=x[0]), {"training": True}, ValueError, "at least 2-D",
+                   words=("x", "(3,)")),
+        ErrorInput("gamma of the wrong length", args(gamma=np.ones(4, "float32")), {"training": True}, ValueError,
+                   r"gamma must have shape \(3,\)", tf_raises=True, words=("(4,)",)),
+        ErrorInput("moving_var of the wrong length", args(mv=np.ones(2, "float32")), {"training": False}, ValueError,
+                   r"moving_var must have shape \(3,\)", tf_raises=True, words=("(2,)",)),
+        ErrorInput("moving_mean missing", args(mm=None), {"training": False}, TypeError, "moving_mean must be an array",
+                   words=("NoneType",)),
+        ErrorInput("mixed float32 / float64", args(beta=c.astype("float64")), {"training": True}, TypeError,
+                   "cast one of them", tf_raises=True, words=("beta", "float64", "float32")),
+        ErrorInput("training not a bool", args(), {"training": "yes"}, TypeError, "training must be True or False",
+                   words=("'yes'",)),
+        ErrorInput("momentum above 1", args(), {"training": True, "momentum": 1.5}, ValueError,
+                   r"momentum must be a number in \[0, 1\]", words=("1.5",)),
+        ErrorInput("epsilon 0", args(), {"training": True, "epsilon": 0.0}, ValueError,
+                   "epsilon must be a positive finite number", words=("0.0",)),
+        ErrorInput("axis out of range", args(), {"training": True, "axis": 2}, ValueError, "axis must be an int",
+                   words=("axis", "2", "(4, 3)")),
+        ErrorInput("the batch axis", args(), {"training": True, "axis": 0}, ValueError, "must not be the batch axis",
+                   words=("axis", "0")),
+        ErrorInput("an empty batch in training", args(x=x[:0]), {"training": True}, ValueError,
+                   "at least one value per channel", words=("(0, 3)",)),
+    ]
+
+
 # --- comparison scales ----------------------------------------------------------------------------
 def _dout_scale(factor):
     """For ``dx = dout * f'(x)`` with ``f'`` computed by cancellation (``1 - y**2``, ``y * (1 - y)``):
@@ -376,6 +410,56 @@ def _input_scale(sample):
     """For average pooling, a window's mean of values of either sign can be far smaller than the
     values it is computed from: the scale is max |x|."""
     return float(np.max(np.abs(sample.args[0]), initial=0.0))
+
+
+def _batchnorm_terms(sample):
+    """Per channel, in float64 on the sample's numbers: ``x``, the reduction axes, the mean and
+    sigma the op normalises with (batch or moving), ``|gamma| / sigma`` and ``|beta|``, all
+    broadcastable to ``x``."""
+    x, gamma, beta, moving_mean, moving_var = (None if a is None else np.asarray(a, np.float64) for a in sample.args)
+    axis = sample.kwargs["axis"] % x.ndim
+    axes = tuple(a for a in range(x.ndim) if a != axis)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    if sample.kwargs["training"]:
+        mu, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    else:
+        mu, var = moving_mean.reshape(shape), moving_var.reshape(shape)
+    sigma = np.sqrt(var + sample.kwargs["epsilon"])
+    g = np.ones(shape) if gamma is None else np.abs(gamma).reshape(shape)
+    b = np.zeros(shape) if beta is None else np.abs(beta).reshape(shape)
+    return x, axes, mu, sigma, g / sigma, b
+
+
+def _batchnorm_forward_scale(sample):
+    """For batch normalization's forward, TensorFlow's ``y = x * inv + (beta - mu * inv)`` (``inv =
+    gamma / sigma``) is a difference of terms of size ``|x| |inv|``, ``|mu| |inv|`` and ``|beta|``:
+    an entry near its channel's mean, or with ``beta ~ -gamma * xhat``, is far smaller than they
+    are. The scale is the largest sum of the three."""
+    x, _, mu, _, a, b = _batchnorm_terms(sample)
+    return float(np.max(np.abs(x) * a + np.abs(mu) * a + b, initial=0.0))
+
+
+def _batchnorm_vjp_scale(sample, dout):
+    """For batch normalization's gradients, the largest term any of the three is computed from, per
+    channel (sums over its M entries): ``dbeta = sum(dout)``: ``sum|dout|``; ``dgamma``, which
+    TensorFlow forms as ``(sum(dout * x) - mu * sum(dout)) / sigma``: ``(sum|dout x| + |mu| sum|dout|)
+    / sigma``; ``dx = (gamma / sigma) * (dout - mean(dout) - xhat * mean(dout * xhat))`` in training
+    (for M = 2 only ~epsilon / var of its terms), whose variance path TensorFlow forms from the
+    same difference: ``|gamma| / sigma * (max|dout| + mean|dout| + max|xhat| (mean|dout x| + |mu|
+    mean|dout|) / sigma)``; at inference ``|gamma| / sigma * max|dout|``."""
+    x, axes, mu, sigma, a, _ = _batchnorm_terms(sample)
+    d = np.abs(np.asarray(dout, np.float64))
+    count = max(1, x.size // max(1, mu.size))
+    total, moment = d.sum(axis=axes, keepdims=True), (d * np.abs(x)).sum(axis=axes, keepdims=True)
+    dgamma = (moment + np.abs(mu) * total) / sigma
+    dmax = d.max(axis=axes, keepdims=True, initial=0.0)
+    if sample.kwargs["training"]:
+        xhat = np.abs(x - mu).max(axis=axes, keepdims=True, initial=0.0) / sigma
+        dx = a * (dmax + total / count + xhat * dgamma / count)
+    else:
+        dx = a * dmax
+    return float(max(np.max(total, initial=0.0), np.max(dgamma, initial=0.0), np.max(dx, initial=0.0)))
 
 
 # --- benchmark inputs and work counts ------------------------------------------------------------
@@ -545,6 +629,19 @@ OPS = [
            gradcheck=GradCheck(samples=lambda d: S.avgpool2d_inputs(d, extra=5, max_batch=2)),
            benchmark=_pool_benchmark("avgpool2d", "AveragePooling2D"),
            doc="pools 1-4, strides 1-3 or default, valid/same (borders average their real cells)"),
+    OpInfo(name="batchnorm", forward=F.batchnorm_forward, backward=F.batchnorm_backward, tf_twin="batchnorm",
+           reference_forward=F.batchnorm_forward_reference, reference_backward=F.batchnorm_backward_reference,
+           samples=S.batchnorm_inputs, grad_argnums=(0, 1, 2), error_inputs=_batchnorm_errors,
+           tolerances=by_dtype(2e-5, 1e-12),
+           tolerance_reason="M-term sums per channel (mean, variance, dgamma, dbeta; M <= 108), scaled by their "
+                            "terms: at most ~2 M roundings",
+           forward_scale=_batchnorm_forward_scale, vjp_scale=_batchnorm_vjp_scale,
+           # M >= 3 entries per channel: with M = 2 the output is +-1 up to epsilon, dx is ~epsilon / var of
+           # its terms (1e-7 for a spread of 10) and its central differences round-off (~1e-10) against the
+           # checker's 1e-5 absolute floor
+           gradcheck=GradCheck(samples=lambda d: S.batchnorm_inputs(d, min_batch=3, max_side=4)),
+           doc="2-D and NHWC, any non-batch axis; training (batch statistics) and inference (moving ones); "
+               "gamma/beta or none"),
 ]
 
 OPS_BY_NAME = {op.name: op for op in OPS}

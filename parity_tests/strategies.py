@@ -15,6 +15,8 @@ Values are drawn so that the comparison tests the frameworks, not the luck of th
   winner could flip under rounding (exact ties: against the reference, ``ties=True``, and as a known
   answer);
 * average-pool inputs are plain normal values (a mean has no kink);
+* batch-normalization inputs give every channel its own mean and spread, and at least 2 entries
+  (no constant channel, whose normalised values are 0 / 0 up to epsilon);
 * probabilities for ``cross_entropy`` are either comfortably inside Keras's clip range
   [1e-7, 1 - 1e-7] or far below it (testing the clipped region), never at its edges;
 * float32 examples are float64 draws rounded once, so both frameworks see the same float32 numbers.
@@ -245,6 +247,38 @@ def avgpool2d_inputs(draw, dtype, extra=7, max_batch=3):
     shape, kwargs = _pool_geometry(draw, extra, max_batch)
     seed = draw(seeds, label="seed")
     return Sample((normal(np.random.default_rng(seed), shape, dtype),), kwargs, seed, ("x",))
+
+
+@st.composite
+def batchnorm_inputs(draw, dtype, min_batch=2, max_batch=3, max_side=6):
+    """2-D (N, C) or NHWC inputs, N >= ``min_batch`` (so every channel has >= 2 distinct values: no
+    constant channel), channels on the last axis or (sometimes) another non-batch axis; per channel
+    a mean and a spread of its own (spreads 0.1-10 apart, means up to 2 spreads from 0); gamma
+    (either sign) and beta, each sometimes None (``scale=False`` / ``center=False``); moving mean
+    and variance (0.2-3); training on or off, momentum and epsilon drawn (Keras's defaults among them)."""
+    rank = draw(st.sampled_from([2, 4]), label="rank")
+    n = draw(st.integers(min_batch, max_batch if rank == 4 else 2 * max_batch + 2), label="N")
+    shape = (n, draw(st.integers(1, 6), label="C")) if rank == 2 else \
+        (n, draw(st.integers(1, max_side), label="H"), draw(st.integers(1, max_side), label="W"),
+         draw(st.integers(1, 4), label="C"))
+    axis = draw(st.sampled_from([-1, -1, *range(1, rank)]), label="axis")
+    training = draw(st.booleans(), label="training")
+    momentum = draw(st.sampled_from([0.99, 0.9, 0.0, 1.0]) | st.floats(0.0, 1.0), label="momentum")
+    epsilon = draw(st.sampled_from([1e-3, 1e-5, 0.1]), label="epsilon")
+    use_gamma, use_beta = draw(st.booleans(), label="scale"), draw(st.booleans(), label="center")
+    seed = draw(seeds, label="seed")
+    rng = np.random.default_rng(seed)
+    c = shape[axis]
+    spread = 10.0 ** rng.uniform(-1, 1, size=c)
+    where = [1] * rank
+    where[axis] = c
+    x = rng.standard_normal(shape) * spread.reshape(where) + (rng.uniform(-2, 2, size=c) * spread).reshape(where)
+    gamma = normal(rng, (c,), dtype, 1.5) if use_gamma else None
+    beta = normal(rng, (c,), dtype) if use_beta else None
+    moving_mean, moving_var = normal(rng, (c,), dtype), rng.uniform(0.2, 3.0, size=c).astype(dtype)
+    return Sample((x.astype(dtype), gamma, beta, moving_mean, moving_var),
+                  {"training": training, "momentum": momentum, "epsilon": epsilon, "axis": axis}, seed,
+                  ("x", "gamma", "beta", "moving_mean", "moving_var"))
 
 
 @st.composite

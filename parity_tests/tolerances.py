@@ -52,7 +52,11 @@ large terms, S is the size of the terms instead (declared per op in the registry
 (/ N)`` for the cross-entropies' gradients (``p - t`` cancels when p is right), 1 per example (N for
 a sum) for their forward (a confident right answer has a loss of ~1e-5 computed from terms >= 1),
 ``|dout|`` for the pools' gradients (overlapping windows add dout entries in another order), ``max|x|``
-for average pooling's forward (a window's mean of values of either sign can be ~0). Optimizer runs and
+for average pooling's forward (a window's mean of values of either sign can be ~0); for batch normalization
+(whose output and gradients are differences of per-channel sums) the largest term of TensorFlow's
+forms: ``|x| |inv| + |mu| |inv| + |beta|`` (``inv = gamma / sigma``) for the forward, the largest of
+``sum|dout|``, ``(sum|dout x| + |mu| sum|dout|) / sigma`` and dx's terms for the gradients (with two entries
+per channel dx is ~epsilon / var of its terms). Optimizer runs and
 training trajectories use the largest |parameter| so far or the path length, if larger.
 
 The caps (float32), and why:
@@ -65,6 +69,14 @@ The caps (float32), and why:
   side: 1e-14. Losses take a log of a sum and a mean over the batch:
   1e-5. Contractions (dense, conv2d) sum K products (K up to 5*5*4 = 100 for a conv output, N*OH*OW
   for its kernel gradient); the error grows like sqrt(K) eps typically and K eps at worst: 2e-5.
+  Batch normalization sums M entries per channel (M <= 108 in the samples) for the mean, the
+  variance, dgamma and dbeta; against the scales above a naive M-term sum is off by at most ~M u,
+  and the mean's error and the variance's (relative, halved by the square root) reach the output
+  and dx together: ~2 M u = 1.3e-5 at worst, typically sqrt(M) u: 2e-5. float64: the same sums
+  in double, 2 M x 1.1e-16 = 2.4e-14 at worst: 1e-12 as for the contractions. The moving
+  statistics after k training steps: each step multiplies the previous error by momentum and adds
+  (1 - momentum) times the batch statistic's and two roundings, so they stay within the same cap
+  (judged against the largest |statistic| or |x| seen).
 * Optimizers, 20 steps: SGD at most 2 roundings a step: 4e-6. Adam: 1e-4, because Keras computes
   the bias correction ``sqrt(1 - beta_2**t) / (1 - beta_1**t)`` in float32, where ``1 - beta_2**t``
   loses ~4 digits to cancellation for beta_2 = 0.9999; numpy_nn computes it in double. That makes

@@ -3,7 +3,7 @@
 Each function takes NumPy arrays (or tensors) with the same arguments as the numpy_nn forward of
 the same name -- ``softmax(x, axis)`` for ``softmax_forward(x, axis)``, ``conv2d(x, w, b, stride,
 padding)`` for ``conv2d_forward(...)``, and so on -- and returns a ``tf.Tensor``, computed with
-TensorFlow's own ops (``tf.nn.conv2d``, ``tf.nn.max_pool2d``, ``tf.nn.avg_pool2d``, ``tf.nn.softmax``,
+TensorFlow's own ops (``tf.nn.conv2d``, ``tf.nn.max_pool2d``, ``tf.nn.avg_pool2d``, ``tf.nn.batch_normalization``, ``tf.nn.softmax``,
 ``tf.nn.sparse_softmax_cross_entropy_with_logits``, Keras's cross-entropies, ...). There is no
 backward here: TensorFlow's autodiff is the reference, reached through :func:`vjp`.
 
@@ -129,6 +129,27 @@ def avgpool2d(x, pool_size=2, stride=None, padding="valid"):
     pool = _pair(pool_size)
     strides = pool if stride is None else _pair(stride)
     return tf.nn.avg_pool2d(_t(x), ksize=pool, strides=strides, padding=padding.upper(), data_format="NHWC")
+
+
+def batchnorm(x, gamma, beta, moving_mean, moving_var, training, momentum=0.99, epsilon=1e-3, axis=-1):
+    """The output of ``keras.layers.BatchNormalization`` (TensorFlow backend), computed as its
+    ``call`` computes it: in training ``tf.nn.moments`` over every axis but ``axis`` (the biased
+    variance, the mean of squared differences from the mean), at inference the moving statistics;
+    then ``tf.nn.batch_normalization`` (``x * inv + (beta - mean * inv)``, ``inv = gamma *
+    rsqrt(var + epsilon)``). ``gamma`` / ``beta`` None: no scale / offset. ``momentum`` changes only
+    the moving statistics, which this function does not return (Keras's layer assigns them: see
+    ``parity_tests/test_batchnorm.py``)."""
+    x = _t(x)
+    axis = axis % len(x.shape)
+    shape = [1] * len(x.shape)
+    shape[axis] = x.shape[axis]
+    as_param = lambda v: None if v is None else tf.reshape(_t(v), shape)  # noqa: E731
+    if training:
+        mean, variance = tf.nn.moments(x, [a for a in range(len(x.shape)) if a != axis], keepdims=True)
+    else:
+        mean, variance = as_param(moving_mean), as_param(moving_var)
+    return tf.nn.batch_normalization(x, mean, variance, offset=as_param(beta), scale=as_param(gamma),
+                                     variance_epsilon=epsilon)
 
 
 def dropout(x, rate, training=True, mask=None, seed=None):

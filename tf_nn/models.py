@@ -9,7 +9,8 @@
 Both frameworks list weights in the same order -- layer by layer, each layer's trainable weights
 (kernel, bias) then its non-trainable ones -- with the same layouts (Dense kernels (in, out); Conv2D
 kernels HWIO; NHWC activations; Flatten in (H, W, C) order), so weights move across with
-``get_weights`` / ``set_weights`` and no transposes.
+``get_weights`` / ``set_weights`` and no transposes. The non-trainable weights (BatchNormalization's moving
+mean and variance, after its gamma and beta, as Keras lists them) travel the same way.
 
 :data:`KERAS_LAYERS` is the one numpy_nn -> Keras mapping (a table keyed by numpy_nn layer class):
 :func:`to_keras` builds from it and the weight copy relies on it; adding a layer means one entry.
@@ -49,6 +50,9 @@ KERAS_LAYERS = {
     np_layers.Dropout: _dropout,
     np_layers.ReLU: lambda layer, common, _: keras.layers.ReLU(**common),
     np_layers.Softmax: lambda layer, common, _: keras.layers.Softmax(axis=-1, **common),
+    np_layers.BatchNormalization: lambda layer, common, _: keras.layers.BatchNormalization(
+        axis=layer.axis, momentum=layer.momentum, epsilon=layer.epsilon, center=layer.center, scale=layer.scale,
+        **common),
 }
 
 

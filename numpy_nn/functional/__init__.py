@@ -11,6 +11,7 @@ reference in the same contract comes first, then the fast path:
     dense                  x @ kernel + bias
     conv2d                 2-D convolution (reference, then im2col + GEMM)
     maxpool2d, avgpool2d   2-D pooling (reference, then running max / sum over window offsets)
+    batchnorm              batch normalization (reference graph, then the compact backward)
     dropout, flatten
     _windows               shared window geometry: same padding, padding, window views, im2col, col2im
 
@@ -38,6 +39,7 @@ module from its inputs (``xp = get_array_module(x)``), so the same code runs on 
 from ._windows import output_geometry, same_padding
 from .activations import relu_backward, relu_forward, sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward
 from .avgpool2d import avgpool2d_backward, avgpool2d_backward_reference, avgpool2d_forward, avgpool2d_forward_reference
+from .batchnorm import batchnorm_backward, batchnorm_backward_reference, batchnorm_forward, batchnorm_forward_reference
 from .conv2d import conv2d_backward, conv2d_backward_reference, conv2d_forward, conv2d_forward_reference
 from .cross_entropy import EPSILON, cross_entropy_backward, cross_entropy_forward
 from .dense import dense_backward, dense_forward

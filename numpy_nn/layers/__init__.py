@@ -10,8 +10,9 @@ use to rebuild a saved model (``LAYERS[name](**config)``); a test holds ``tf_nn.
 from .base import ActivationLayer, Layer, to_snake_case
 from .conv import AveragePooling2D, Conv2D, MaxPooling2D
 from .core import Dense, Dropout, Flatten, ReLU, Softmax
+from .normalization import BatchNormalization
 
 LAYERS = {cls.__name__: cls for cls in (Dense, Conv2D, MaxPooling2D, AveragePooling2D, Flatten,
-                                         Dropout, ReLU, Softmax)}
+                                         Dropout, ReLU, Softmax, BatchNormalization)}
 
 __all__ = ["Layer", "ActivationLayer", "LAYERS", "to_snake_case", *LAYERS]
