@@ -384,7 +384,7 @@ def test_a_nan_in_a_maxpool_window_propagates_and_takes_the_windows_gradient():
 
 
 def test_every_reference_op_is_covered_here():
-    assert {op.name for op in WITH_REFERENCE} == {"conv2d", "maxpool2d", "avgpool2d"}
+    assert {op.name for op in WITH_REFERENCE} == {"conv2d", "maxpool2d", "avgpool2d", "batchnorm"}
 
 
 # --- 1. convolution with a kernel as large as the image: no im2col matrix -------------------------------

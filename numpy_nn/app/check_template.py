@@ -167,6 +167,24 @@ def avgpool2d_backward(dout, cache):
     raise NotImplementedError
 
 
+def batchnorm_forward(x, gamma, beta, moving_mean, moving_var, training, momentum=0.99, epsilon=1e-3, axis=-1):
+    """Batch normalization per channel (the ``axis``; NHWC: over N, H, W): with ``mu``, ``var`` the
+    batch mean and *biased* variance over every other axis (``training=True``) or ``moving_mean``,
+    ``moving_var`` (``training=False``), ``y = gamma * (x - mu) / sqrt(var + epsilon) + beta``
+    (``gamma`` / ``beta`` None: 1 / 0). In training the moving statistics become
+    ``moving * momentum + batch * (1 - momentum)`` (Keras's rule; keep them in your cache).
+    Returns ``(y, cache)``."""
+    raise NotImplementedError
+
+
+def batchnorm_backward(dout, cache):
+    """With M entries per channel, ``sigma = sqrt(var + epsilon)``, ``xhat = (x - mu) / sigma``:
+    ``dbeta = sum(dout)``, ``dgamma = sum(dout * xhat)``; in training (mu and var depend on x)
+    ``dx = (gamma / (M * sigma)) * (M * dout - dbeta - xhat * dgamma)``, in inference
+    ``dx = dout * gamma / sigma``. Returns ``(dx, dgamma, dbeta)`` (None for an absent gamma / beta)."""
+    raise NotImplementedError
+
+
 # --- the rest -------------------------------------------------------------------------------------
 def dropout_forward(x, rate, rng=None, training=True, mask=None):
     """Inverted dropout: ``y = x * mask / (1 - rate)`` with a boolean keep-mask (``P(keep) = 1 - rate``;

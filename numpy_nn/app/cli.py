@@ -1,6 +1,6 @@
 """``numpy-nn``: the command line (also ``python -m numpy_nn``).
 
-    numpy-nn train --model {softmax,mlp,dropout,cnn,all} --backend {numpy,tf,both} [--epochs N]
+    numpy-nn train --model {softmax,mlp,dropout,cnn,cnn_bn,all} --backend {numpy,tf,both} [--epochs N]
                    [--batch-size N] [--learning-rate LR] [--seed S] [--data-dir DIR] [--limit N|all]
                    [--out DIR] [--no-figures] [--quiet] [--save DIR] [--resume DIR] [--blas-threads N]
     numpy-nn check MODULE [--ops ...] [--examples N] [--against reference|tensorflow|both] [--golden DIR]
@@ -84,7 +84,7 @@ from .resume import (ALL_IMAGES, MAX_COUNT, MAX_EPOCHS, MAX_SEED, NOT_GIVEN, che
 
 PROG = "numpy-nn"
 BACKEND_CHOICES = {"numpy": ("numpy",), "tf": ("tf",), "both": ("numpy", "tf")}
-MODEL_CHOICES = list(zoo.TUTORIAL_MODELS) + ["all"]
+MODEL_CHOICES = list(zoo.MODELS) + ["all"]  # "all": the tutorial models; the others (cnn_bn) by name
 
 
 # ----------------------------------------------------------------------------------------------
