@@ -9,6 +9,8 @@ moment of a shared machine hits all of them alike (the medians of all their step
 * ``step-threads``: the same inside the cnn's training step (batch 32);
 * ``step-check``: the cnn step with and without the gradient finite check (``model.check_finite``);
 * ``step-block``: the cnn step with Adam blocks of 16 K - 256 K elements (``optimizer.block``);
+* ``mlp-step``: the mlp's training step (batch 32), as it is: compared across runs with and without
+  ``OPENBLAS_THREAD_TIMEOUT`` (what the spinning threads save the small models);
 * ``im2col``: the im2col matrix by one copy of the strided window view against one copy per kernel
   offset (``_windows.im2col_by_offsets``), for 1, 3 and 16 input channels;
 * ``dense-layout``: the dense kernel gradient as ``x.T @ dy`` and as ``(dy.T @ x).T``.
@@ -28,7 +30,7 @@ import time
 
 from .profile_step import median_us
 
-LEVERS = ("adam-threads", "step-threads", "step-check", "step-block", "im2col", "dense-layout")
+LEVERS = ("adam-threads", "step-threads", "step-check", "step-block", "mlp-step", "im2col", "dense-layout")
 
 
 def _median_ms(fn, calls):
@@ -80,6 +82,9 @@ def measure(lever, quick):
         return alternate(model, data, [(f"threads = {t}", _setter(opt_threads=t)) for t in (1, 2)], rounds)
     if lever == "step-check":
         return alternate(model, data, [(f"check_finite = {c}", _setter(check_finite=c)) for c in (True, False)], rounds)
+    if lever == "mlp-step":
+        mlp, mlp_data = npx.build_model("mlp"), npx.model_data("mlp", 32)
+        return alternate(mlp, mlp_data, [("as it is", lambda model: None)], rounds * 4)
     if lever == "step-block":
         return alternate(model, data, [(f"block = {b >> 10} K", _setter(opt_block=b)) for b in (1 << 14, 1 << 15, 1 << 16, 1 << 17, 1 << 18)], rounds)
     rng = np.random.default_rng(0)
