@@ -260,10 +260,12 @@ class Sequential:
 
         Everything that can fail runs before the update: the input and label checks (before the
         forward, so a refused batch draws no dropout mask), the loss and the accuracy, and the
-        finite check of the loss and gradients: a failure there leaves weights, optimizer slots and
-        ``iterations`` exactly as they were, and a NaN/inf raises :class:`TrainingDiverged` with
-        ``weights_finite=True``. ``model.check_finite = False`` skips the gradient check (one
-        read of every gradient, by the optimizer's threads, before it updates anything). An update that overflows a weight or an optimizer slot
+        finite check of the loss and gradients: a failure there leaves the trainable weights,
+        optimizer slots and ``iterations`` exactly as they were (BatchNormalization's moving
+        statistics, which its training forward updates as Keras's does, are not rolled back), and a
+        NaN/inf raises :class:`TrainingDiverged` with ``weights_finite=True``.
+        ``model.check_finite = False`` skips the gradient check (one read of every gradient by the
+        optimizer, before it updates anything). An update that overflows a weight or an optimizer slot
         is caught by the optimizer in the same step: TrainingDiverged naming the layer and
         parameter, with ``weights_finite=False`` (applied in place, it cannot be undone).
         """

@@ -7,8 +7,8 @@ A layer keeps its arrays in two dictionaries keyed by Keras's names:
 
 * ``params`` -- the trainable weights (``"kernel"``, ``"bias"``); after ``backward``, ``grads``
   holds dL/d(each of them) under the same key;
-* ``state`` -- the non-trainable weights (empty for every layer so far; a BatchNormalization would
-  keep ``"moving_mean"`` and ``"moving_variance"`` here, updated by its training-mode forward).
+* ``state`` -- the non-trainable weights (BatchNormalization keeps ``"moving_mean"`` and
+  ``"moving_variance"`` here, updated by its training-mode forward; empty for the other layers).
 
 ``layer.weights`` lists both, trainable first, exactly as Keras lists ``layer.weights``; that one
 order is what ``get_weights``/``set_weights``, ``summary``, checkpoints and the weight copy to and
@@ -102,7 +102,7 @@ class Layer:
         return {}
 
     def state_shapes(self, input_shape):
-        """``{key: shape}`` of the non-trainable weights (none for every layer so far)."""
+        """``{key: shape}`` of the non-trainable weights (none by default; BatchNormalization's two)."""
         return {}
 
     def weight_shapes(self, input_shape):
