@@ -349,11 +349,15 @@ def write(out_dir, run):
     return [out / "crossover.md", *paths], lines
 
 
-def main(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(prog="python -m benchmarks.crossover", description=__doc__.split("\n\n")[0])
     p.add_argument("results", help="a results.json written by python -m benchmarks")
     p.add_argument("--out", default=None, help="folder for crossover.md and crossover.png (default: the JSON's folder)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     source = Path(args.results)
     run = json.loads(source.read_text())
     paths, _ = write(args.out or source.parent, run)

@@ -60,11 +60,15 @@ def check_op(op, cp, samples=2):
     return rows
 
 
-def main(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(prog="python -m benchmarks.cupy_check")
     p.add_argument("--tol", type=float, default=1e-4)
     p.add_argument("--samples", type=int, default=2, help="float32 samples per op without benchmark sizes (default 2)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     try:
         import cupy as cp
     except ImportError:

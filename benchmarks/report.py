@@ -412,17 +412,22 @@ def write_crossover(out, run, written):
             "[crossover.md](crossover.md) states the model, its limits and the families.", ""] + table + figure
 
 
+def build_parser():
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m benchmarks.report",
+                                description="Redraw report.md, the figures and crossover.md from a results.json.")
+    p.add_argument("results", help="a results.json written by python -m benchmarks")
+    p.add_argument("out", nargs="?", default=None, help="output folder (default: the JSON's folder)")
+    return p
+
+
 def main(argv=None):
     """``python -m benchmarks.report RESULTS_JSON [OUT_DIR]``: redraw report.md and the figures from a
     results.json (OUT_DIR defaults to the JSON's folder)."""
-    import sys
-    args = sys.argv[1:] if argv is None else argv
-    if not args:
-        print(main.__doc__)
-        return 2
-    source = Path(args[0])
+    args = build_parser().parse_args(argv)
+    source = Path(args.results)
     run = json.loads(source.read_text())
-    out = Path(args[1]) if len(args) > 1 else source.parent
+    out = Path(args.out) if args.out else source.parent
     for p in write_all(out, run):
         print(p)
     return 0
