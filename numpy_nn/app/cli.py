@@ -197,20 +197,30 @@ def build_parser():
 # train
 # ----------------------------------------------------------------------------------------------
 
+def require_tensorflow(subject, alternative=""):
+    """Import the Keras trainer now; UsageError "<subject> needs TensorFlow ..." if it cannot be."""
+    try:
+        load_tf_trainer()
+    except ImportError as e:
+        raise UsageError(f"{subject} needs TensorFlow, which cannot be imported ({e}); "
+                         f"install it with pip install 'numpy-nn[tf]'{alternative}") from None
+
+
+def require_matplotlib(subject, flag):
+    """Import matplotlib now; UsageError "<subject> need(s) matplotlib ..., or pass <flag>" if it cannot be."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as e:
+        raise UsageError(f"{subject} matplotlib, which cannot be imported ({e}); install it with "
+                         f"pip install 'numpy-nn[dev]', or pass {flag}") from None
+
+
 def _check_dependencies(backend, figures):
     """Import what the run will need now, before any data is loaded or any time is spent."""
     if "tf" in BACKEND_CHOICES[backend]:
-        try:
-            load_tf_trainer()
-        except ImportError as e:
-            raise UsageError(f"argument --backend: '{backend}' needs TensorFlow, which cannot be imported ({e}); "
-                             "install it with pip install 'numpy-nn[tf]', or use --backend numpy") from None
+        require_tensorflow(f"argument --backend: '{backend}'", ", or use --backend numpy")
     if figures:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError as e:
-            raise UsageError(f"the figures need matplotlib, which cannot be imported ({e}); install it with "
-                             "pip install 'numpy-nn[dev]', or pass --no-figures") from None
+        require_matplotlib("the figures need", "--no-figures")
 
 
 def _limit_blas_threads(n):

@@ -116,19 +116,11 @@ def secondary_line(result):
 
 
 def _check_dependencies(figure):
-    from .driver import load_tf_trainer
+    from .cli import require_matplotlib, require_tensorflow
 
-    try:
-        load_tf_trainer()
-    except ImportError as e:
-        raise UsageError(f"diverge needs TensorFlow, which cannot be imported ({e}); install it with "
-                         "pip install 'numpy-nn[tf]'") from None
+    require_tensorflow("diverge")
     if figure:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError as e:
-            raise UsageError(f"the figure needs matplotlib, which cannot be imported ({e}); install it with "
-                             "pip install 'numpy-nn[dev]', or pass --no-figure") from None
+        require_matplotlib("the figure needs", "--no-figure")
 
 
 def run(args, stream=None):
