@@ -20,7 +20,6 @@ import time
 from .. import zoo
 from ..datasets import load_mnist
 from ..progress import ProgressBar
-from .errors import UsageError
 
 HELP = "find where NumPy and TensorFlow trainings part (step, layer, op) and whether it is rounding"
 DESCRIPTION = ("Train a tutorial model four ways from the same start (numpy_nn and TensorFlow, each in float32 "
