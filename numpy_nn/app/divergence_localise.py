@@ -15,7 +15,8 @@ steps before it), each float32 run from its *own*
 weights before that step, and lists the ReLU pre-activations whose sign differs between the two: a unit
 within rounding of 0 that fires in one framework only.
 
-TensorFlow is imported inside the functions (they are only called by ``run_divergence``, after it).
+The Keras side goes through :mod:`tf_nn.layerwise`, imported inside the functions (they are only
+called by ``run_divergence``, after it): this module imports no TensorFlow itself.
 """
 from __future__ import annotations
 
@@ -40,36 +41,6 @@ def _assign_keras(trainer, weights):
         variable.assign(np.asarray(w, dtype=np.dtype(variable.dtype)))
 
 
-def _is_identity_activation_layer(klayer):
-    import keras
-
-    return isinstance(klayer, (keras.layers.ReLU, keras.layers.Softmax))
-
-
-def _keras_main(klayer, h, mask):
-    """Keras's layer ``klayer`` on tensor ``h`` without its activation (training mode; ``mask``
-    injected into a dropout layer). A ReLU or Softmax layer's main op is the identity."""
-    import keras
-    import tensorflow as tf
-
-    if _is_identity_activation_layer(klayer):
-        return tf.identity(h)
-    if mask is not None:
-        klayer.mask = tf.constant(mask)
-    act = getattr(klayer, "activation", None)
-    if act is None:
-        return klayer(h, training=True)
-    klayer.activation = keras.activations.linear
-    try:
-        return klayer(h, training=True)
-    finally:
-        klayer.activation = act
-
-
-def _keras_activation(klayer):
-    return klayer if _is_identity_activation_layer(klayer) else klayer.activation
-
-
 def _numpy_main(layer, h, mask):
     """numpy_nn's layer on ``h`` in training mode, stopping before its activation (cached for backward)."""
     if isinstance(layer, Dropout):
@@ -89,7 +60,7 @@ def localise_semantics(np_model, trainer, snapshot, layer_names, verdict):
     ``np_model`` / ``trainer`` are the float64 numpy model and Keras trainer (their weights are
     overwritten), ``snapshot`` the state before the first divergent step, ``layer_names`` the names
     the verdict uses for the model's layers, in order."""
-    import tensorflow as tf
+    from tf_nn import layerwise as K
 
     weights = snapshot["before"]["np64"]
     np_model.set_weights(weights)
@@ -107,11 +78,11 @@ def localise_semantics(np_model, trainer, snapshot, layer_names, verdict):
     for i, (layer, klayer) in enumerate(zip(np_model.layers, trainer.model.layers)):
         mask = next(masks) if isinstance(layer, Dropout) else None
         z = _numpy_main(layer, h, mask)
-        check("forward", layer_names[i], type(layer).__name__.lower(), z, _keras_main(klayer, tf.constant(h), mask).numpy())
+        check("forward", layer_names[i], type(layer).__name__.lower(), z, K.main_forward(klayer, h, mask))
         act, a, cache = _activation(layer), z, None
         if act is not None:
             a, cache = getattr(F, f"{act}_forward")(z)
-            check("forward", layer_names[i], act, a, _keras_activation(klayer)(tf.constant(z)).numpy())
+            check("forward", layer_names[i], act, a, K.activation_forward(klayer, z))
         trace.append((layer_names[i], layer, klayer, h, z, act, cache, mask, fused and i == n - 1))
         h = a
     # The loss: from the logits for a fused final softmax (Keras takes the softmax's input), as training does.
@@ -119,32 +90,21 @@ def localise_semantics(np_model, trainer, snapshot, layer_names, verdict):
     out = z_last if last_fused else h
     loss = np_model.loss.forward(y, out, from_logits=True if last_fused else None)
     d = np_model.loss.backward()
-    ot = tf.constant(out)
-    with tf.GradientTape() as tape:
-        tape.watch(ot)
-        k_loss = trainer.loss(tf.constant(y), _keras_activation(last_k)(ot) if last_fused else ot)
-    check("loss", last_name, "loss", np.float64(loss), k_loss.numpy())
-    check("backward", last_name, "d loss", d, tape.gradient(k_loss, ot).numpy())
+    k_loss, k_d = K.loss_and_gradient(trainer.loss, y, out, last_k if last_fused else None)
+    check("loss", last_name, "loss", np.float64(loss), k_loss)
+    check("backward", last_name, "d loss", d, k_d)
     for name, layer, klayer, h_in, z, act, cache, mask, skip_act in reversed(trace):
         if act is not None and not skip_act:
-            zt = tf.constant(z)
-            with tf.GradientTape() as tape:
-                tape.watch(zt)
-                ak = _keras_activation(klayer)(zt)
             d_np = getattr(F, f"{act}_backward")(d, cache)
-            check("backward", name, f"d {act}", d_np, tape.gradient(ak, zt, output_gradients=tf.constant(d)).numpy())
+            check("backward", name, f"d {act}", d_np, K.activation_vjp(klayer, z, d))
             d = d_np
-        ht = tf.constant(h_in)
-        with tf.GradientTape() as tape:
-            tape.watch(ht)
-            zk = _keras_main(klayer, ht, mask)
-        grads = tape.gradient(zk, [ht] + list(klayer.trainable_variables), output_gradients=tf.constant(d))
+        k_dx, k_grads = K.main_vjp(klayer, h_in, mask, d)
         dx = layer.backward(d, need_dx=True)
         op = type(layer).__name__.lower()
-        if dx is not None and grads[0] is not None:
-            check("backward", name, f"d {op} input", dx, grads[0].numpy())
-        for key, g in zip(layer.params, grads[1:]):
-            check("backward", name, f"d {op} {key}", layer.grads[key], g.numpy())
+        if dx is not None and k_dx is not None:
+            check("backward", name, f"d {op} input", dx, k_dx)
+        for key, g in zip(layer.params, k_grads):
+            check("backward", name, f"d {op} {key}", layer.grads[key], g)
         d = dx
     bad = next((c for c in checks if c["error"] > tol), None)
     detail = {"step": snapshot["step"], "op_tolerance": tol, "ops": checks}
@@ -168,16 +128,13 @@ def _preactivations_numpy(model, x, masks):
 
 
 def _preactivations_keras(model, trainer, x, masks):
-    import tensorflow as tf
+    """The same for the Keras twin (:func:`tf_nn.layerwise.preactivations`)."""
+    from tf_nn import layerwise
 
-    out, h, masks = {}, tf.constant(x), iter(masks)
-    for i, (layer, klayer) in enumerate(zip(model.layers, trainer.model.layers)):
-        z = _keras_main(klayer, h, next(masks) if isinstance(layer, Dropout) else None)
-        act = _activation(layer)
-        if act == "relu":
-            out[i] = z.numpy()
-        h = _keras_activation(klayer)(z) if act is not None else z
-    return out
+    masks = iter(masks)
+    plan = [(next(masks) if isinstance(layer, Dropout) else None, _activation(layer) is not None,
+             _activation(layer) == "relu") for layer in model.layers]
+    return layerwise.preactivations(trainer.model.layers, x, plan)
 
 
 def relu_flips(np_model, trainer, snapshot, tags=("np32", "tf32"), layer_names=None):
